@@ -1,0 +1,135 @@
+//! `tousu`: the command people use around the services.
+//!
+//! - [`service`]: run one service in this process (what `up` spawns, and
+//!   what a container runs).
+//! - [`up`]: the whole stack on one machine — nats-server, a private
+//!   Postgres cluster, the five services — until Ctrl-C.
+//! - [`submit`]: post a sample web-form complaint to intake.
+//! - [`tail`]: print events as they are published.
+//! - [`dlq`]: list and replay the dead-letter stream.
+//! - [`policy`]: validate a policy file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod dlq;
+mod policy;
+mod service;
+mod submit;
+mod tail;
+mod up;
+
+/// Default NATS URL of the local stack.
+const LOCAL_NATS: &str = "nats://127.0.0.1:4222";
+
+#[derive(Parser)]
+#[command(
+    name = "tousu",
+    version,
+    about = "tousu: complaint intake and handling"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one service in this process (configured by TOUSU_* variables).
+    Service {
+        #[arg(value_enum)]
+        name: service::Service,
+    },
+    /// Start nats-server, Postgres and all five services locally; Ctrl-C stops them.
+    Up(up::Args),
+    /// Post a sample web-form complaint to intake and print its id and tracking number.
+    Submit {
+        /// Base URL of the intake service.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Complaint text (default: a parcel delivery delay, in Chinese).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Print events as they are published.
+    Tail {
+        #[arg(long, env = "TOUSU_NATS_URL", default_value = LOCAL_NATS)]
+        nats: String,
+        /// Subject filter within the event stream.
+        #[arg(long, default_value = "tousu.evt.>")]
+        subject: String,
+        /// Start from the first stored event instead of new ones.
+        #[arg(long)]
+        all: bool,
+        /// Print whole payloads instead of cutting them at 240 characters.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Work the dead-letter stream (TOUSU_DLQ).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Work with policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        #[arg(long, env = "TOUSU_NATS_URL", default_value = LOCAL_NATS)]
+        nats: String,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Publish dead letter SEQ again on its original subject and remove it.
+    Replay {
+        /// Sequence in TOUSU_DLQ, as `dlq list` prints it.
+        seq: u64,
+        #[arg(long, env = "TOUSU_NATS_URL", default_value = LOCAL_NATS)]
+        nats: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Parse and validate a policy file; exit 1 when it is invalid.
+    Check { file: PathBuf },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Service { name } => service::run(name).await,
+        Command::Up(args) => up::run(args).await,
+        Command::Submit { url, description } => submit::run(&url, description).await,
+        Command::Tail {
+            nats,
+            subject,
+            all,
+            full,
+        } => tail::run(&nats, &subject, all, full).await,
+        Command::Dlq { command } => match command {
+            DlqCommand::List { nats, limit } => dlq::list(&nats, limit).await,
+            DlqCommand::Replay { seq, nats } => dlq::replay(&nats, seq).await,
+        },
+        Command::Policy { command } => match command {
+            PolicyCommand::Check { file } => policy::check(&file),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tousu: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

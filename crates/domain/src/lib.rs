@@ -1,0 +1,25 @@
+//! The tousu complaint domain, with no I/O.
+//!
+//! Values enter the system at the edge (HTTP, gRPC, NATS) and are parsed
+//! into the newtypes here; once parsed they are valid, so the inside never
+//! re-validates:
+//!
+//! - [`ComplaintId`], [`TrackingNo`]: identity of a complaint.
+//! - [`Channel`], [`Grade`], [`Urgency`], [`DeptCode`]: classification and routing.
+//! - [`PhoneNumber`], [`Email`]: complainant contact keys.
+//! - [`policy`]: the business rules (routing, grading, SLA targets) read from `policies/*.toml`.
+
+mod channel;
+mod contact;
+mod dept;
+mod error;
+mod grade;
+mod ids;
+pub mod policy;
+
+pub use channel::Channel;
+pub use contact::{Email, PhoneNumber};
+pub use dept::DeptCode;
+pub use error::InvalidValue;
+pub use grade::{Grade, Urgency};
+pub use ids::{ComplaintId, TrackingNo};

@@ -1,0 +1,228 @@
+//! Layered configuration: built-in defaults, then the TOML file named by
+//! `TOUSU_CONFIG` (if set), then `TOUSU_*` environment variables, then
+//! `TOUSU_<SERVICE>_*` variables (so several services can share one
+//! environment). `DATABASE_URL` is honoured when `TOUSU_DATABASE_URL` is
+//! not set. Every name is listed in `docs/configuration.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Exit status for invalid configuration (`EX_USAGE`).
+pub const EXIT_CONFIG: i32 = 64;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// NATS server URL(s), comma separated.
+    pub nats_url: String,
+    /// PostgreSQL URL; each service works in its own schema of this database.
+    pub database_url: String,
+    /// HTTP listen address (REST, webhooks, `/metrics`, `/healthz`, `/readyz`).
+    pub http_addr: SocketAddr,
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// Policy file (routing, sla and notify read it).
+    pub policy: PathBuf,
+    /// Seconds to finish in-flight work after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+    /// Replicas of the JetStream streams (1 in dev, 3 in a cluster).
+    pub stream_replicas: usize,
+    /// Postgres connection pool size.
+    pub db_max_connections: u32,
+    /// Seconds to keep retrying NATS and Postgres at start before giving up.
+    pub connect_timeout_secs: u64,
+    /// Largest request body accepted, in bytes (intake).
+    pub max_body_bytes: usize,
+    /// Base URL of the console, used in links (desk, notify).
+    pub public_url: String,
+}
+
+/// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
+pub const SETTINGS: [&str; 11] = [
+    "nats_url",
+    "database_url",
+    "http_addr",
+    "grpc_addr",
+    "policy",
+    "shutdown_grace_secs",
+    "stream_replicas",
+    "db_max_connections",
+    "connect_timeout_secs",
+    "max_body_bytes",
+    "public_url",
+];
+
+/// Default ports per service (architecture §1).
+pub fn default_ports(service: &str) -> (u16, u16) {
+    match service {
+        "intake" => (8080, 50051),
+        "routing" => (8081, 50052),
+        "sla" => (8082, 50053),
+        "notify" => (8083, 50054),
+        "desk" => (8084, 50055),
+        _ => (0, 0),
+    }
+}
+
+impl Config {
+    /// The defaults for `service`.
+    pub fn defaults(service: &str) -> Self {
+        let (http, grpc) = default_ports(service);
+        Config {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            database_url: String::new(),
+            http_addr: SocketAddr::from(([0, 0, 0, 0], http)),
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], grpc)),
+            policy: PathBuf::from("policies/default.toml"),
+            shutdown_grace_secs: 10,
+            stream_replicas: 1,
+            db_max_connections: 10,
+            connect_timeout_secs: 60,
+            max_body_bytes: 1 << 20,
+            public_url: "http://127.0.0.1:8084".into(),
+        }
+    }
+
+    /// Reads the configuration of `service` from file and environment.
+    pub fn load(service: &str) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::defaults(service)));
+        if let Ok(path) = std::env::var("TOUSU_CONFIG") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(ConfigError(format!("TOUSU_CONFIG: no file at {path}")));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        if std::env::var_os("TOUSU_DATABASE_URL").is_none() {
+            fig = fig.merge(Env::raw().only(&["DATABASE_URL"]));
+        }
+        // Only the settings' own names: other TOUSU_* variables (TOUSU_CONFIG,
+        // TOUSU_NATS_SERVER, other services' TOUSU_<SERVICE>_*) are not ours.
+        let service_prefix = format!("TOUSU_{}_", service.to_ascii_uppercase());
+        fig = fig
+            .merge(Env::prefixed("TOUSU_").only(&SETTINGS))
+            .merge(Env::prefixed(&service_prefix).only(&SETTINGS));
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Like [`load`](Config::load), but prints the problem and exits with
+    /// status 64 — before any port is bound.
+    pub fn load_or_exit(service: &str) -> Self {
+        match Self::load(service) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("tousu-{service}: invalid configuration: {e}");
+                std::process::exit(EXIT_CONFIG);
+            }
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database_url.is_empty() {
+            return Err(ConfigError(
+                "database_url: not set (TOUSU_DATABASE_URL or DATABASE_URL)".into(),
+            ));
+        }
+        if !(self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_url: must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        if self.nats_url.trim().is_empty() {
+            return Err(ConfigError("nats_url: empty".into()));
+        }
+        if self.stream_replicas == 0 || self.stream_replicas > 5 {
+            return Err(ConfigError("stream_replicas: must be 1 to 5".into()));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError("db_max_connections: must be at least 1".into()));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("max_body_bytes: must be at least 1024".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Configuration that cannot be used, with the setting at fault.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config {
+            database_url: "postgres://localhost/tousu".into(),
+            ..Config::defaults("intake")
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_port_table() {
+        assert_eq!(Config::defaults("desk").http_addr.port(), 8084);
+        assert_eq!(Config::defaults("desk").grpc_addr.port(), 50055);
+        assert_eq!(Config::defaults("intake").http_addr.port(), 8080);
+        assert!(valid().validate().is_ok());
+    }
+
+    #[test]
+    fn invalid_settings_name_the_setting() {
+        let cases = [
+            (
+                Config {
+                    database_url: String::new(),
+                    ..valid()
+                },
+                "database_url",
+            ),
+            (
+                Config {
+                    database_url: "mysql://x".into(),
+                    ..valid()
+                },
+                "database_url",
+            ),
+            (
+                Config {
+                    nats_url: " ".into(),
+                    ..valid()
+                },
+                "nats_url",
+            ),
+            (
+                Config {
+                    stream_replicas: 0,
+                    ..valid()
+                },
+                "stream_replicas",
+            ),
+            (
+                Config {
+                    db_max_connections: 0,
+                    ..valid()
+                },
+                "db_max_connections",
+            ),
+            (
+                Config {
+                    max_body_bytes: 10,
+                    ..valid()
+                },
+                "max_body_bytes",
+            ),
+        ];
+        for (c, name) in cases {
+            assert!(c.validate().unwrap_err().0.starts_with(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Generated code for the tousu contracts (`proto/tousu/v1`).
+//!
+//! - [`v1`]: the complaint record and the `Event` envelope carried on NATS (`tousu.v1`).
+//! - [`intake`]: `tousu.intake.v1.IntakeService` (submission over gRPC / NATS).
+//! - [`desk`]: `tousu.desk.v1.DeskService` (the case record).
+//!
+//! The modules nest like the protobuf packages because the generated code
+//! refers across packages with `super::` paths.
+
+pub mod tousu {
+    pub mod v1 {
+        tonic::include_proto!("tousu.v1");
+    }
+    pub mod intake {
+        pub mod v1 {
+            tonic::include_proto!("tousu.intake.v1");
+        }
+    }
+    pub mod desk {
+        pub mod v1 {
+            tonic::include_proto!("tousu.desk.v1");
+        }
+    }
+}
+
+pub use tousu::desk::v1 as desk;
+pub use tousu::intake::v1 as intake;
+pub use tousu::v1;
+
+pub use prost::Message;
+pub use prost_types::Timestamp;

@@ -1,0 +1,182 @@
+//! tousu sla: arms the SLA clocks of each assigned complaint and reports
+//! when a deadline passes.
+//!
+//! `complaint.assigned.*` → [`Arm`] stores the resolution clock (deadline
+//! from the policy's grade × urgency table) and publishes `sla.started`.
+//! [`watch_deadlines`] claims running clocks whose deadline has passed and
+//! publishes `sla.breached` in the same transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tousu_bus::{ConsumerSpec, Delivery, HandleError, Handler, Outbox, Payload};
+use tousu_domain::policy::Policy;
+use tousu_domain::{Grade, Urgency};
+use tousu_kit::{Config, Running, ServiceSpec};
+use tousu_proto::v1 as pb;
+use uuid::Uuid;
+
+pub const NAME: &str = "sla";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How often running clocks are checked for a passed deadline.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let policy = tousu_routing::load_policy(&config)?;
+    let ctx = tousu_kit::boot(
+        &ServiceSpec {
+            name: NAME,
+            migrator: &MIGRATOR,
+        },
+        config,
+    )
+    .await?;
+    ctx.spawn_consumer(
+        ConsumerSpec::new("sla", &["tousu.evt.complaint.assigned.>"]),
+        Arc::new(Arm {
+            policy,
+            outbox: ctx.outbox.clone(),
+        }),
+    );
+    ctx.tracker.spawn(watch_deadlines(
+        ctx.pool.clone(),
+        ctx.outbox.clone(),
+        ctx.cancel.clone(),
+    ));
+    tousu_kit::serve(&ctx, axum::Router::new(), None).await
+}
+
+/// Arms the resolution clock when a complaint is assigned.
+pub struct Arm {
+    policy: Policy,
+    outbox: Outbox,
+}
+
+fn urgency_of(c: &pb::Classification) -> Urgency {
+    match pb::Urgency::try_from(c.urgency).unwrap_or(pb::Urgency::Normal) {
+        pb::Urgency::Urgent => Urgency::Urgent,
+        pb::Urgency::Expedited => Urgency::Expedited,
+        _ => Urgency::Normal,
+    }
+}
+
+impl Handler for Arm {
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let Some(Payload::Assigned(assigned)) = &delivery.event.payload else {
+            return Ok(());
+        };
+        let department = assigned
+            .assignment
+            .as_ref()
+            .map(|a| a.department.clone())
+            .unwrap_or_default();
+        let classification = assigned.classification.clone().unwrap_or_default();
+        let grade = Grade::try_from(classification.grade).unwrap_or(Grade::GENERAL);
+        let urgency = urgency_of(&classification);
+        let hours = self.policy.resolution_hours(grade, urgency);
+        let started = delivery
+            .event
+            .occurred_at
+            .as_ref()
+            .and_then(tousu_bus::from_timestamp)
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        let deadline = started + time::Duration::hours(i64::from(hours));
+        let explanation = format!(
+            "resolution: grade {grade} ({}) × {} ({}) → {hours}h (24×7) from assignment, policy {}",
+            grade.name_zh(),
+            urgency,
+            urgency.name_zh(),
+            self.policy.name
+        );
+        let fresh = sqlx::query(
+            "INSERT INTO clocks (complaint_id, target, department, started_at, deadline, explanation, policy_version)
+             VALUES ($1, 'resolution', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(delivery.complaint_id)
+        .bind(&department)
+        .bind(started)
+        .bind(deadline)
+        .bind(&explanation)
+        .bind(&self.policy.version)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1;
+        if fresh {
+            self.outbox
+                .enqueue(
+                    conn,
+                    delivery.complaint_id,
+                    &self.policy.version,
+                    Payload::SlaStarted(pb::SlaStarted {
+                        target: pb::SlaTarget::Resolution as i32,
+                        department,
+                        started_at: Some(tousu_bus::to_timestamp(started)),
+                        deadline: Some(tousu_bus::to_timestamp(deadline)),
+                        explanation,
+                        calendar: String::new(),
+                    }),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishes `sla.breached` for running clocks whose deadline passed.
+/// Clocks are claimed with `SKIP LOCKED`, so replicas never double-fire.
+pub async fn watch_deadlines(pool: PgPool, outbox: Outbox, cancel: CancellationToken) {
+    loop {
+        match fire_due(&pool, &outbox).await {
+            Ok(0) => {}
+            Ok(n) => {
+                outbox.wake();
+                metrics::counter!("tousu_sla_breached_total").increment(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "deadline check failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+async fn fire_due(pool: &PgPool, outbox: &Outbox) -> Result<u64, HandleError> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<(Uuid, String, String, OffsetDateTime, String)> = sqlx::query_as(
+        "UPDATE clocks SET state = 'breached'
+         WHERE (complaint_id, target) IN (
+             SELECT complaint_id, target FROM clocks
+             WHERE state = 'running' AND deadline <= now()
+             ORDER BY deadline LIMIT 500 FOR UPDATE SKIP LOCKED)
+         RETURNING complaint_id, target, department, deadline, policy_version",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, _target, department, deadline, version) in &due {
+        outbox
+            .enqueue(
+                &mut tx,
+                *id,
+                version,
+                Payload::SlaBreached(pb::SlaBreached {
+                    target: pb::SlaTarget::Resolution as i32,
+                    department: department.clone(),
+                    deadline: Some(tousu_bus::to_timestamp(*deadline)),
+                }),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(due.len() as u64)
+}

@@ -1,0 +1,16 @@
+//! Runs one service as its own process, for tests that kill a service
+//! with SIGKILL: `tousu-service <intake|routing|sla|notify|desk>`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let Some(start) = tousu_tests::service_by_name(&name) else {
+        eprintln!("usage: tousu-service <intake|routing|sla|notify|desk>");
+        std::process::exit(64);
+    };
+    let config = tousu_kit::Config::load_or_exit(&name);
+    let _telemetry = tousu_kit::telemetry::init(&name);
+    let running = start(config).await?;
+    tousu_kit::shutdown::signal().await;
+    running.stop().await
+}

@@ -1,0 +1,386 @@
+//! Test harness for end-to-end tests: a real `nats-server` per test on a
+//! random port with a temporary store, a fresh Postgres database per test,
+//! and the services started in-process (or as child processes when a test
+//! must SIGKILL one).
+//!
+//! Needs `DATABASE_URL` (an admin connection; `scripts/test` starts a
+//! private cluster and sets it) and a `nats-server` ≥ 2.11 on `PATH` or in
+//! `TOUSU_NATS_SERVER` (`scripts/bootstrap` installs one).
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tousu_kit::{Config, Running};
+
+type StartFn = fn(Config) -> Pin<Box<dyn Future<Output = anyhow::Result<Running>> + Send>>;
+
+/// The `start` function of a service by name.
+pub fn service_by_name(name: &str) -> Option<StartFn> {
+    Some(match name {
+        "intake" => |c| Box::pin(tousu_intake::start(c)),
+        "routing" => |c| Box::pin(tousu_routing::start(c)),
+        "sla" => |c| Box::pin(tousu_sla::start(c)),
+        "notify" => |c| Box::pin(tousu_notify::start(c)),
+        "desk" => |c| Box::pin(tousu_desk::start(c)),
+        _ => return None,
+    })
+}
+
+pub const SERVICES: [&str; 5] = ["intake", "routing", "sla", "notify", "desk"];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `nats-server` child process with JetStream in a temporary store;
+/// killed on drop.
+pub struct NatsServer {
+    child: Child,
+    pub url: String,
+    _store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        let bin = std::env::var("TOUSU_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let store = tempfile::tempdir()?;
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--store_dir",
+            ])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| {
+                format!("starting {bin} (run scripts/bootstrap, or set TOUSU_NATS_SERVER)")
+            })?;
+        let server = NatsServer {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            _store: store,
+        };
+        wait_until(Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await
+        .context("nats-server did not start")?;
+        Ok(server)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh database on the server of `DATABASE_URL`.
+pub async fn fresh_database() -> anyhow::Result<String> {
+    let admin = std::env::var("DATABASE_URL")
+        .context("DATABASE_URL must point at a Postgres server (scripts/test sets it)")?;
+    let name = format!("tousu_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b.to_owned(), format!("?{q}")),
+        None => (admin.clone(), String::new()),
+    };
+    let base = base
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(base);
+    Ok(format!("{base}/{name}{query}"))
+}
+
+/// The policy the tests use: `policies/default.toml`.
+pub fn default_policy() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/default.toml")
+}
+
+/// Runs `check` until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("condition not met within {timeout:?}")
+}
+
+/// NATS, a database and the five services.
+pub struct Stack {
+    pub nats: NatsServer,
+    pub database_url: String,
+    pub services: Vec<(&'static str, Running)>,
+}
+
+impl Stack {
+    /// Starts every service but those in `except`.
+    pub async fn start_except(except: &[&str]) -> anyhow::Result<Self> {
+        init_test_logging();
+        let nats = NatsServer::start().await?;
+        let database_url = fresh_database().await?;
+        let mut stack = Stack {
+            nats,
+            database_url,
+            services: Vec::new(),
+        };
+        for name in SERVICES.iter().filter(|s| !except.contains(s)) {
+            stack.start_service(name).await?;
+        }
+        Ok(stack)
+    }
+
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_except(&[]).await
+    }
+
+    /// The configuration a service gets in this stack (ports picked by the OS).
+    pub fn config(&self, service: &str) -> Config {
+        Config {
+            nats_url: self.nats.url.clone(),
+            database_url: self.database_url.clone(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            policy: default_policy(),
+            shutdown_grace_secs: 5,
+            connect_timeout_secs: 20,
+            ..Config::defaults(service)
+        }
+    }
+
+    pub async fn start_service(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let start = service_by_name(name).expect("known service");
+        let running = start(self.config(name))
+            .await
+            .with_context(|| format!("starting {name}"))?;
+        self.services.push((name, running));
+        Ok(())
+    }
+
+    pub fn service(&self, name: &str) -> &Running {
+        &self
+            .services
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("service running")
+            .1
+    }
+
+    pub fn http(&self, name: &str) -> SocketAddr {
+        self.service(name).http_addr
+    }
+
+    /// The environment a child-process service needs to join this stack.
+    pub fn child_env(&self, service: &str) -> Vec<(String, String)> {
+        let p = format!("TOUSU_{}_", service.to_ascii_uppercase());
+        vec![
+            (format!("{p}NATS_URL"), self.nats.url.clone()),
+            (format!("{p}DATABASE_URL"), self.database_url.clone()),
+            (
+                format!("{p}HTTP_ADDR"),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                format!("{p}GRPC_ADDR"),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (format!("{p}POLICY"), default_policy().display().to_string()),
+        ]
+    }
+
+    /// A connection to the service's schema, to check its tables.
+    pub async fn db(&self, schema: &str) -> anyhow::Result<PgConnection> {
+        let mut conn = PgConnection::connect(&self.database_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+            .execute(&mut conn)
+            .await?;
+        Ok(conn)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        for (_, running) in self.services {
+            running.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber_init();
+    }
+}
+
+fn tracing_subscriber_init() -> Option<()> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::mem::forget(tousu_kit::telemetry::init("test"));
+    });
+    Some(())
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), enough to
+/// drive the services as a connector would.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<HttpResponse> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(req.as_bytes()).await?;
+    // A server may answer (413) and close before reading a large body; read its answer anyway.
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end])?.trim(), 16)?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(data.get(..size).context("short chunk")?);
+        data = data.get(size + 2..).context("short chunk")?;
+    }
+}
+
+/// POSTs a web-form JSON complaint to intake.
+pub async fn submit_json(
+    intake: SocketAddr,
+    body: &Value,
+    extra_headers: &[(&str, &str)],
+) -> anyhow::Result<HttpResponse> {
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend_from_slice(extra_headers);
+    http(
+        intake,
+        "POST",
+        "/v1/complaints",
+        &headers,
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+/// GETs a complaint from desk.
+pub async fn desk_case(desk: SocketAddr, id: &str) -> anyhow::Result<HttpResponse> {
+    http(desk, "GET", &format!("/v1/complaints/{id}"), &[], b"").await
+}
+
+/// Waits until desk shows the complaint with `status`.
+pub async fn wait_for_status(
+    desk: SocketAddr,
+    id: &str,
+    status: &str,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = desk_case(desk, id).await
+            && r.status == 200
+        {
+            last = r.json();
+            if last["status"] == status {
+                return Ok(last);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("complaint {id} not {status} in desk within {timeout:?}; last seen {last}")
+}

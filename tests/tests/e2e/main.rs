@@ -1,0 +1,9 @@
+//! End-to-end tests across the services against a real nats-server and
+//! PostgreSQL (one binary, modules per capability).
+
+mod bad_input;
+mod config;
+mod dlq;
+mod first_path;
+mod idempotency;
+mod restart;
