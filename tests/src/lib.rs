@@ -384,3 +384,25 @@ pub async fn wait_for_status(
     }
     anyhow::bail!("complaint {id} not {status} in desk within {timeout:?}; last seen {last}")
 }
+
+/// A child process killed (SIGKILL) and reaped on drop, so a failing test
+/// leaves no service behind.
+pub struct ChildProcess(Child);
+
+impl ChildProcess {
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        cmd.spawn().map(ChildProcess)
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()?;
+        self.0.wait().map(|_| ())
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}

@@ -2,23 +2,24 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use tousu_tests::{Stack, submit_json, wait_until};
+use tousu_tests::{ChildProcess, Stack, submit_json, wait_until};
 
 const COMPLAINTS: usize = 200;
 
-fn spawn_routing(stack: &Stack) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_tousu-service"))
-        .arg("routing")
-        .envs(stack.child_env("routing"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .expect("spawn routing")
+fn spawn_routing(stack: &Stack) -> ChildProcess {
+    ChildProcess::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tousu-service"))
+            .arg("routing")
+            .envs(stack.child_env("routing"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            }),
+    )
+    .expect("spawn routing")
 }
 
 /// A count from a service's schema; -1 while the schema is not there yet.
@@ -54,7 +55,6 @@ async fn sigkill_of_routing_mid_flight_loses_and_duplicates_nothing() -> anyhow:
     })
     .await?;
     routing.kill()?; // SIGKILL
-    routing.wait()?;
     let routed_at_kill = count(&stack, "routing", "SELECT count(*) FROM decisions").await;
 
     let mut ids = Vec::new();
@@ -68,7 +68,7 @@ async fn sigkill_of_routing_mid_flight_loses_and_duplicates_nothing() -> anyhow:
         "the kill must land mid-flight"
     );
 
-    let mut routing = spawn_routing(&stack);
+    let routing = spawn_routing(&stack);
     let all_assigned = wait_until(Duration::from_secs(60), || async {
         count(
             &stack,
@@ -79,8 +79,7 @@ async fn sigkill_of_routing_mid_flight_loses_and_duplicates_nothing() -> anyhow:
             == COMPLAINTS as i64
     })
     .await;
-    routing.kill()?;
-    routing.wait()?;
+    drop(routing);
     all_assigned?;
 
     assert_eq!(
