@@ -272,15 +272,15 @@ fn print_endpoints(e: &Endpoints, logs: &Path, policy: &Path, version: &str) {
     for service in Service::ALL {
         let name = service.name();
         let (http, grpc) = default_ports(name);
-        let note = match service {
-            Service::Intake => "POST /v1/complaints",
-            Service::Desk => "GET /v1/complaints/{id}",
-            _ => "",
+        // Only intake and desk serve gRPC so far; the others keep their port free.
+        let (note, grpc) = match service {
+            Service::Intake => ("POST /v1/complaints", format!("127.0.0.1:{grpc}")),
+            Service::Desk => ("GET /v1/complaints/{id}", format!("127.0.0.1:{grpc}")),
+            _ => ("", "-".to_owned()),
         };
         println!(
-            "  {name:<9} {:<24} {:<17} {note}",
-            format!("http://127.0.0.1:{http}"),
-            format!("127.0.0.1:{grpc}")
+            "  {name:<9} {:<24} {grpc:<17} {note}",
+            format!("http://127.0.0.1:{http}")
         );
     }
     println!();

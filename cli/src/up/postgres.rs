@@ -80,14 +80,18 @@ async fn run(mut command: Command, what: &str, log: Option<&Path>) -> anyhow::Re
 }
 
 impl Cluster {
+    /// `program` as the cluster's owner, from `/` (which the postgres user
+    /// can always enter; every path given is absolute).
     fn command(&self, program: &Path) -> Command {
-        if self.as_postgres {
+        let mut c = if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(program);
             c
         } else {
             Command::new(program)
-        }
+        };
+        c.current_dir("/");
+        c
     }
 
     /// Creates the cluster in `<dir>/pg` on first use, starts it on

@@ -18,5 +18,9 @@ fn invalid_configuration_exits_64_naming_the_setting() {
         .output()
         .expect("run tousu-service");
     assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("http_addr"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("http_addr")
+    );
 }
