@@ -15,7 +15,7 @@ use tousu_proto::v1::Event;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::event::{EventExt, decode_event};
+use crate::event::decode_event;
 use crate::outbox::EnqueueError;
 use crate::subjects::{DLQ_PREFIX, EVENTS_STREAM};
 use crate::{Outbox, trace};
@@ -365,14 +365,4 @@ async fn dead_letter(
         .await?
         .await?;
     Ok(())
-}
-
-/// The event type of a delivery, for logs.
-pub fn describe(d: &Delivery) -> String {
-    format!(
-        "{} {} #{}",
-        d.event.event_type(),
-        d.complaint_id,
-        d.event.sequence
-    )
 }

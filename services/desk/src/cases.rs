@@ -52,20 +52,22 @@ impl Key {
 }
 
 pub async fn get(pool: &PgPool, key: &Key) -> Result<Option<CaseRow>, sqlx::Error> {
-    let (sql, q) = match key {
-        Key::Id(id) => (
-            format!("SELECT {COLUMNS} FROM cases WHERE id = $1"),
-            id.to_string(),
-        ),
-        Key::TrackingNo(t) => (
-            format!("SELECT {COLUMNS} FROM cases WHERE tracking_no = $1"),
-            t.clone(),
-        ),
+    let by = |column: &str| {
+        sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM cases WHERE {column} = $1"))
     };
-    let query = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql));
     match key {
-        Key::Id(id) => query.bind(*id).fetch_optional(pool).await,
-        Key::TrackingNo(_) => query.bind(q).fetch_optional(pool).await,
+        Key::Id(id) => {
+            sqlx::query_as(by("id"))
+                .bind(*id)
+                .fetch_optional(pool)
+                .await
+        }
+        Key::TrackingNo(t) => {
+            sqlx::query_as(by("tracking_no"))
+                .bind(t)
+                .fetch_optional(pool)
+                .await
+        }
     }
 }
 
