@@ -43,13 +43,7 @@ impl Service {
     }
 }
 
-/// Loads the configuration (exit 64 when invalid, before binding any
-/// port), serves until SIGTERM/SIGINT, then drains.
+/// Runs the service until SIGTERM/SIGINT (see [`tousu_kit::run`]).
 pub async fn run(service: Service) -> anyhow::Result<()> {
-    let name = service.name();
-    let config = tousu_kit::Config::load_or_exit(name);
-    let _telemetry = tousu_kit::telemetry::init(name);
-    let running = service.start(config).await?;
-    tousu_kit::shutdown::signal().await;
-    running.stop().await
+    tousu_kit::run(service.name(), |config| service.start(config)).await
 }

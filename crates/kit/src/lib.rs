@@ -2,15 +2,13 @@
 //!
 //! A service's `main.rs` is a handful of lines:
 //!
-//! ```no_run
-//! # async fn run() -> anyhow::Result<()> {
-//! # async fn start(_: tousu_kit::Config) -> anyhow::Result<tousu_kit::Running> { unimplemented!() }
-//! let config = tousu_kit::Config::load_or_exit("intake"); // exit 64 on bad config
-//! let _telemetry = tousu_kit::telemetry::init("intake");
-//! let running = start(config).await?;                     // connect, migrate, serve
-//! tousu_kit::shutdown::signal().await;                    // SIGTERM / SIGINT
-//! running.stop().await                                    // drain with a grace timeout
-//! # }
+//! ```text
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     // config (exit 64 when invalid) → telemetry → start (connect, migrate,
+//!     // serve) → SIGTERM/SIGINT → drain with a grace timeout
+//!     tousu_kit::run(tousu_intake::NAME, tousu_intake::start).await
+//! }
 //! ```
 //!
 //! - [`config`]: layered configuration (file, then `TOUSU_*` environment).
@@ -32,3 +30,18 @@ pub use boot::{Ctx, ServiceSpec, boot};
 pub use config::{Config, ConfigError};
 pub use problem::Problem;
 pub use serve::{Running, serve};
+
+/// A service's whole life as a process: configuration (exit 64 when
+/// invalid, before any port is bound), telemetry, `start`, then serve until
+/// SIGTERM/SIGINT and drain.
+pub async fn run<F, Fut>(name: &str, start: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = anyhow::Result<Running>>,
+{
+    let config = Config::load_or_exit(name);
+    let _telemetry = telemetry::init(name);
+    let running = start(config).await?;
+    shutdown::signal().await;
+    running.stop().await
+}

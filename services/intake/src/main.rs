@@ -1,8 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = tousu_kit::Config::load_or_exit(tousu_intake::NAME);
-    let _telemetry = tousu_kit::telemetry::init(tousu_intake::NAME);
-    let running = tousu_intake::start(config).await?;
-    tousu_kit::shutdown::signal().await;
-    running.stop().await
+    tousu_kit::run(tousu_intake::NAME, tousu_intake::start).await
 }

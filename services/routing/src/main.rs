@@ -1,8 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = tousu_kit::Config::load_or_exit(tousu_routing::NAME);
-    let _telemetry = tousu_kit::telemetry::init(tousu_routing::NAME);
-    let running = tousu_routing::start(config).await?;
-    tousu_kit::shutdown::signal().await;
-    running.stop().await
+    tousu_kit::run(tousu_routing::NAME, tousu_routing::start).await
 }

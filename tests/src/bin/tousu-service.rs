@@ -8,9 +8,5 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("usage: tousu-service <intake|routing|sla|notify|desk>");
         std::process::exit(64);
     };
-    let config = tousu_kit::Config::load_or_exit(&name);
-    let _telemetry = tousu_kit::telemetry::init(&name);
-    let running = start(config).await?;
-    tousu_kit::shutdown::signal().await;
-    running.stop().await
+    tousu_kit::run(&name, start).await
 }
