@@ -28,24 +28,56 @@ fn lifecycle_name(status: i32) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The subject token of a proto channel: `webform`, `email`… (`unspecified`
+/// for values outside the enum).
+pub fn channel_token(channel: i32) -> String {
+    tousu_proto::v1::Channel::try_from(channel)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("CHANNEL_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| "unspecified".into())
+}
+
+/// The proto enum value of a domain channel.
+pub fn channel_to_pb(channel: tousu_domain::Channel) -> tousu_proto::v1::Channel {
+    use tousu_domain::Channel as C;
+    use tousu_proto::v1::Channel as P;
+    match channel {
+        C::Phone => P::Phone,
+        C::Email => P::Email,
+        C::WebForm => P::Webform,
+        C::WeChat => P::Wechat,
+        C::Forum => P::Forum,
+        C::Manual => P::Manual,
+    }
+}
+
+/// The domain channel of a proto enum value; `None` for unspecified or unknown.
+pub fn channel_from_pb(channel: i32) -> Option<tousu_domain::Channel> {
+    use tousu_domain::Channel as C;
+    use tousu_proto::v1::Channel as P;
+    Some(match P::try_from(channel).ok()? {
+        P::Unspecified => return None,
+        P::Phone => C::Phone,
+        P::Email => C::Email,
+        P::Webform => C::WebForm,
+        P::Wechat => C::WeChat,
+        P::Forum => C::Forum,
+        P::Manual => C::Manual,
+    })
+}
+
 /// `(type, trailing subject token)` of a payload.
 fn type_and_token(payload: &Payload) -> (String, Option<String>) {
     use Payload::*;
     match payload {
         Received(p) => (
             "complaint.received".into(),
-            Some(
-                p.complaint
-                    .as_ref()
-                    .and_then(|c| tousu_proto::v1::Channel::try_from(c.channel).ok())
-                    .map(|c| {
-                        c.as_str_name()
-                            .trim_start_matches("CHANNEL_")
-                            .to_ascii_lowercase()
-                    })
-                    .unwrap_or_else(|| "unspecified".into()),
-            ),
+            Some(channel_token(p.complaint.as_ref().map_or(0, |c| c.channel))),
         ),
+        FollowedUp(p) => ("complaint.followup".into(), Some(channel_token(p.channel))),
         Classified(_) => ("complaint.classified".into(), None),
         Assigned(p) => (
             "complaint.assigned".into(),

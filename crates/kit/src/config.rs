@@ -39,10 +39,36 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Base URL of the console, used in links (desk, notify).
     pub public_url: String,
+    /// Environment name (`dev`, `staging`, `prod`…); names per-environment
+    /// resources such as the evidence bucket `tousu-evidence-<environment>`.
+    pub environment: String,
+    /// Largest raw email accepted on `/v1/channels/email`, in bytes (intake).
+    pub max_email_bytes: usize,
+    /// Largest single evidence attachment, in bytes (intake).
+    pub max_attachment_bytes: usize,
+    /// API keys (comma separated) for connectors: when set, the web-form API,
+    /// the phone and generic forum channels and the quarantine API require
+    /// `Authorization: Bearer <key>` (intake). Empty: no key required.
+    pub api_keys: String,
+    /// WeChat official account: the server token (URL and message signatures).
+    pub wechat_token: String,
+    /// WeChat official account: AppID (checked in safe-mode messages).
+    pub wechat_app_id: String,
+    /// WeChat official account: the 43-character EncodingAESKey (safe mode).
+    pub wechat_aes_key: String,
+    /// Seconds during which further messages from one openid join the
+    /// complaint the first one opened (0: every message is a complaint).
+    pub wechat_merge_secs: u64,
+    /// Discourse webhook secret (`X-Discourse-Event-Signature`).
+    pub discourse_secret: String,
+    /// Secret of the generic forum JSON (`X-Tousu-Signature`).
+    pub forum_secret: String,
+    /// Submissions of the public HTML form allowed per client address per minute.
+    pub form_rate_per_minute: u32,
 }
 
 /// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
-pub const SETTINGS: [&str; 11] = [
+pub const SETTINGS: [&str; 22] = [
     "nats_url",
     "database_url",
     "http_addr",
@@ -54,6 +80,17 @@ pub const SETTINGS: [&str; 11] = [
     "connect_timeout_secs",
     "max_body_bytes",
     "public_url",
+    "environment",
+    "max_email_bytes",
+    "max_attachment_bytes",
+    "api_keys",
+    "wechat_token",
+    "wechat_app_id",
+    "wechat_aes_key",
+    "wechat_merge_secs",
+    "discourse_secret",
+    "forum_secret",
+    "form_rate_per_minute",
 ];
 
 /// Default ports per service (architecture §1).
@@ -84,6 +121,17 @@ impl Config {
             connect_timeout_secs: 60,
             max_body_bytes: 1 << 20,
             public_url: "http://127.0.0.1:8084".into(),
+            environment: "dev".into(),
+            max_email_bytes: 25 << 20,
+            max_attachment_bytes: 10 << 20,
+            api_keys: String::new(),
+            wechat_token: String::new(),
+            wechat_app_id: String::new(),
+            wechat_aes_key: String::new(),
+            wechat_merge_secs: 120,
+            discourse_secret: String::new(),
+            forum_secret: String::new(),
+            form_rate_per_minute: 10,
         }
     }
 
@@ -147,7 +195,47 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("max_body_bytes: must be at least 1024".into()));
         }
+        if self.environment.is_empty()
+            || !self
+                .environment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError(
+                "environment: must be letters, digits, '-' or '_'".into(),
+            ));
+        }
+        if self.max_email_bytes < 1024 {
+            return Err(ConfigError("max_email_bytes: must be at least 1024".into()));
+        }
+        if self.max_attachment_bytes == 0 {
+            return Err(ConfigError(
+                "max_attachment_bytes: must be at least 1".into(),
+            ));
+        }
+        if !self.wechat_aes_key.is_empty() && self.wechat_aes_key.len() != 43 {
+            return Err(ConfigError(
+                "wechat_aes_key: the EncodingAESKey has 43 characters".into(),
+            ));
+        }
+        if !self.wechat_aes_key.is_empty()
+            && (self.wechat_token.is_empty() || self.wechat_app_id.is_empty())
+        {
+            return Err(ConfigError(
+                "wechat_aes_key: safe mode also needs wechat_token and wechat_app_id".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The configured API keys.
+    pub fn api_key_list(&self) -> Vec<String> {
+        self.api_keys
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -219,6 +307,20 @@ mod tests {
                     ..valid()
                 },
                 "max_body_bytes",
+            ),
+            (
+                Config {
+                    environment: "prod eu".into(),
+                    ..valid()
+                },
+                "environment",
+            ),
+            (
+                Config {
+                    wechat_aes_key: "short".into(),
+                    ..valid()
+                },
+                "wechat_aes_key",
             ),
         ];
         for (c, name) in cases {

@@ -102,7 +102,10 @@ pub async fn serve(
     let cancel = ctx.cancel.clone();
     ctx.tracker.spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
-        if let Err(e) = axum::serve(listener, router)
+        // Handlers may read the client address (`ConnectInfo<SocketAddr>`),
+        // e.g. to rate-limit a public form.
+        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
         {

@@ -74,13 +74,7 @@ impl Handler for Recorder {
         match &e.payload {
             Some(Payload::Received(r)) => {
                 let Some(c) = &r.complaint else { return Ok(()) };
-                let channel = pb::Channel::try_from(c.channel)
-                    .map(|ch| {
-                        ch.as_str_name()
-                            .trim_start_matches("CHANNEL_")
-                            .to_ascii_lowercase()
-                    })
-                    .unwrap_or_default();
+                let channel = tousu_bus::channel_token(c.channel);
                 sqlx::query(
                     "UPDATE cases SET record = $2, tracking_no = $3, channel = $4, received_at = $5,
                          status = GREATEST(status, $6), updated_at = now() WHERE id = $1",

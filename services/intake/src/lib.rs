@@ -1,15 +1,22 @@
 //! tousu intake: takes complaints in from every channel, commits them, and
-//! publishes `complaint.received.<channel>`.
+//! publishes `complaint.received.<channel>` (or `complaint.followup.<channel>`
+//! when a message joins an existing complaint).
 //!
-//! A request flows: [`http`] (or [`grpc`]) parses the body → [`submission`]
-//! validates it into one complaint record, naming every invalid field →
-//! [`store::submit`] commits the complaint, its dedup key, its tracking
-//! number and the `complaint.received` event (outbox) in one transaction →
-//! only then the caller gets 202 (or gRPC OK). Rejected input is kept in the
-//! quarantine table with its reason.
+//! A message flows: a transport ([`http`] webhooks and forms, [`grpc`],
+//! [`nats`] request/reply) reads and authenticates it and parses it with
+//! `tousu-channels` → [`accept`] validates it ([`submission`]), stores its
+//! evidence ([`evidence`]) and builds the intent (dedup key, threading,
+//! acknowledgement) → [`commit`] commits it with others in one transaction
+//! (complaint or follow-up, dedup key, tracking number, thread keys, event
+//! in the outbox) → only then the caller is answered. Rejected input is kept
+//! in quarantine ([`store`]) with its reason, listable and replayable.
 
+pub mod accept;
+pub mod commit;
+pub mod evidence;
 pub mod grpc;
 pub mod http;
+pub mod nats;
 pub mod store;
 pub mod submission;
 
@@ -31,8 +38,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config,
     )
     .await?;
-    let intake = Arc::new(store::Intake::new(&ctx));
-    let http = http::router(intake.clone(), ctx.config.max_body_bytes);
+    let evidence = evidence::Evidence::open(
+        &ctx.js,
+        &ctx.config.environment,
+        ctx.config.stream_replicas,
+        ctx.config.max_attachment_bytes,
+    )
+    .await?;
+    let intake = Arc::new(store::Intake::new(&ctx, evidence));
+    let responder = nats::serve(ctx.nats.clone(), intake.clone(), ctx.cancel.clone()).await?;
+    ctx.tracker.spawn(async move {
+        let _ = responder.await;
+    });
+    let http = http::router(intake.clone());
     let grpc = grpc::routes(intake);
     tousu_kit::serve(&ctx, http, Some(grpc)).await
 }

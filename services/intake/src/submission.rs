@@ -11,30 +11,11 @@ use tousu_domain::{Channel, Email, PhoneNumber};
 use tousu_kit::problem::FieldError;
 use tousu_proto::v1 as pb;
 
-const MAX_DESCRIPTION: usize = 20_000;
+const MAX_DESCRIPTION: usize = 100_000;
 const MAX_TITLE: usize = 200;
 const MAX_FIELD: usize = 1_000;
 
-/// The fields of a submission, as strings, before validation.
-#[derive(Debug, Default, Clone)]
-pub struct Fields {
-    pub channel_message_id: Option<String>,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub wechat_openid: Option<String>,
-    pub forum_username: Option<String>,
-    pub anonymous: bool,
-    pub product: Option<String>,
-    pub location: Option<String>,
-    pub occurred_at: Option<String>,
-    pub amount: Option<String>,
-    pub demand: Option<String>,
-    pub category_hint: Option<String>,
-    pub customer_tier: Option<String>,
-}
+pub use tousu_channels::Fields;
 
 /// A validated submission.
 #[derive(Debug, Clone)]
@@ -129,6 +110,32 @@ pub fn fields_from_form(pairs: &[(String, String)]) -> Fields {
     }
 }
 
+/// The description as stored, and the original when cleaning changed more
+/// than whitespace: HTML becomes text, whitespace is normalized.
+pub fn normalize_text(raw: &str) -> (String, String) {
+    use tousu_channels::text;
+    let cleaned = if looks_like_html(raw) {
+        text::html_to_text(raw)
+    } else {
+        text::clean(raw)
+    };
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    let original = if squash(&cleaned) == squash(raw) {
+        String::new()
+    } else {
+        raw.to_owned()
+    };
+    (cleaned, original)
+}
+
+/// True when `s` has markup: a tag such as `<p>`, `<br/>`, `</div>`.
+fn looks_like_html(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
+        && s.contains('>')
+}
+
 /// `zh` when the text has CJK characters, `en` otherwise.
 pub fn detect_language(text: &str) -> &'static str {
     let cjk = text
@@ -166,7 +173,8 @@ pub fn validate(channel: Channel, f: Fields) -> Result<Valid, Vec<FieldError>> {
         }
         v.to_owned()
     };
-    let description = text("description", f.description, MAX_DESCRIPTION);
+    let (cleaned, original) = normalize_text(f.description.as_deref().unwrap_or_default());
+    let description = text("description", Some(cleaned), MAX_DESCRIPTION);
     let title = text("title", f.title, MAX_TITLE);
     let name = text("name", f.name, MAX_FIELD);
     let product = text("product", f.product, MAX_FIELD);
@@ -246,6 +254,19 @@ pub fn validate(channel: Channel, f: Fields) -> Result<Valid, Vec<FieldError>> {
         return Err(errors);
     }
     let language = detect_language(&format!("{title} {description}")).to_owned();
+    let mut identity_keys = Vec::new();
+    if let Some(p) = &phone {
+        identity_keys.push(format!("phone:{p}"));
+    }
+    if let Some(e) = &email {
+        identity_keys.push(format!("email:{e}"));
+    }
+    if !openid.is_empty() {
+        identity_keys.push(format!("wechat:{openid}"));
+    }
+    if !forum_username.is_empty() {
+        identity_keys.push(format!("forum:{forum_username}"));
+    }
     Ok(Valid {
         channel,
         channel_message_id,
@@ -257,6 +278,7 @@ pub fn validate(channel: Channel, f: Fields) -> Result<Valid, Vec<FieldError>> {
             forum_username,
             customer_tier,
             anonymous: f.anonymous,
+            identity_keys,
             ..Default::default()
         },
         content: pb::Content {
@@ -269,7 +291,8 @@ pub fn validate(channel: Channel, f: Fields) -> Result<Valid, Vec<FieldError>> {
             amount,
             demand,
             category_hint,
-            attachments: Vec::new(),
+            original,
+            ..Default::default()
         },
     })
 }
@@ -308,6 +331,10 @@ mod tests {
         assert_eq!(v.content.description, "快递三天还没到\n请处理");
         assert_eq!(v.content.amount, "199.50");
         assert_eq!(v.content.language, "zh");
+        assert_eq!(
+            v.complainant.identity_keys,
+            ["phone:+8613812345678", "email:zhang@example.com"]
+        );
         assert_eq!(v.channel_message_id, "form-42");
         assert!(v.content.occurred_at.is_some());
     }
