@@ -8,14 +8,18 @@
 //! - [`tail`]: print events as they are published.
 //! - [`dlq`]: list and replay the dead-letter stream.
 //! - [`policy`]: validate a policy file.
+//! - [`quarantine`]: list, show and replay input intake rejected.
+//! - [`bench`]: benchmarks that print figures (`tousu bench intake`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod dlq;
 mod policy;
+mod quarantine;
 mod service;
 mod submit;
 mod tail;
@@ -77,6 +81,48 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Input intake rejected: list, show, replay.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+    /// Benchmarks; each prints its figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// List entries, newest first.
+    List {
+        #[command(flatten)]
+        conn: quarantine::Conn,
+        /// Only this channel (webform, email, wechat, forum, phone).
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Print one entry with its body and what a replay uses.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        conn: quarantine::Conn,
+    },
+    /// Run an entry through intake again (after fixing the cause).
+    Replay {
+        id: i64,
+        #[command(flatten)]
+        conn: quarantine::Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Accepted complaints per second over HTTP with durable commit, and p50/p99 latency.
+    Intake(bench::IntakeArgs),
 }
 
 #[derive(Subcommand)]
@@ -123,6 +169,21 @@ async fn main() -> ExitCode {
         },
         Command::Policy { command } => match command {
             PolicyCommand::Check { file } => policy::check(&file),
+        },
+        Command::Quarantine { command } => match command {
+            QuarantineCommand::List {
+                conn,
+                channel,
+                limit,
+            } => quarantine::list(&conn, channel, limit).await,
+            QuarantineCommand::Show { id, conn } => quarantine::show(&conn, id).await,
+            QuarantineCommand::Replay { id, conn } => quarantine::replay(&conn, id).await,
+        },
+        Command::Bench { command } => match command {
+            BenchCommand::Intake(args) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                bench::intake(args, &up::repo_root(&cwd)).await
+            }
         },
     };
     match result {

@@ -139,11 +139,15 @@ where
     anyhow::bail!("condition not met within {timeout:?}")
 }
 
+/// Changes a service's configuration before it starts (`(service, config)`).
+pub type Configure = std::sync::Arc<dyn Fn(&str, &mut Config) + Send + Sync>;
+
 /// NATS, a database and the five services.
 pub struct Stack {
     pub nats: NatsServer,
     pub database_url: String,
     pub services: Vec<(&'static str, Running)>,
+    pub configure: Option<Configure>,
 }
 
 impl Stack {
@@ -156,8 +160,27 @@ impl Stack {
             nats,
             database_url,
             services: Vec::new(),
+            configure: None,
         };
         for name in SERVICES.iter().filter(|s| !except.contains(s)) {
+            stack.start_service(name).await?;
+        }
+        Ok(stack)
+    }
+
+    /// Starts only the services in `only`, each configured by `configure`.
+    pub async fn start_only(
+        only: &[&'static str],
+        configure: impl Fn(&str, &mut Config) + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        init_test_logging();
+        let mut stack = Stack {
+            nats: NatsServer::start().await?,
+            database_url: fresh_database().await?,
+            services: Vec::new(),
+            configure: Some(std::sync::Arc::new(configure)),
+        };
+        for name in only {
             stack.start_service(name).await?;
         }
         Ok(stack)
@@ -169,7 +192,7 @@ impl Stack {
 
     /// The configuration a service gets in this stack (ports picked by the OS).
     pub fn config(&self, service: &str) -> Config {
-        Config {
+        let mut config = Config {
             nats_url: self.nats.url.clone(),
             database_url: self.database_url.clone(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -178,7 +201,11 @@ impl Stack {
             shutdown_grace_secs: 5,
             connect_timeout_secs: 20,
             ..Config::defaults(service)
+        };
+        if let Some(configure) = &self.configure {
+            configure(service, &mut config);
         }
+        config
     }
 
     pub async fn start_service(&mut self, name: &'static str) -> anyhow::Result<()> {

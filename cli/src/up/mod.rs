@@ -18,8 +18,8 @@ use crate::service::Service;
 use postgres::Cluster;
 use procs::{Exit, Procs};
 
-mod nats;
-mod postgres;
+pub(crate) mod nats;
+pub(crate) mod postgres;
 mod procs;
 
 /// How long the services get to become ready (first start runs migrations).
@@ -295,7 +295,7 @@ fn print_endpoints(e: &Endpoints, logs: &Path, policy: &Path, version: &str) {
 /// The repository `tousu` runs from (where `.tools/` and `policies/` are):
 /// the nearest ancestor of the working directory holding the workspace,
 /// else the one this binary was built from.
-fn repo_root(cwd: &Path) -> PathBuf {
+pub(crate) fn repo_root(cwd: &Path) -> PathBuf {
     cwd.ancestors()
         .find(|d| d.join("Cargo.toml").is_file() && d.join("cli/Cargo.toml").is_file())
         .map(Path::to_path_buf)

@@ -28,6 +28,10 @@ use crate::{Attachment, Fields, Inbound, Invalid, text};
 
 /// What an email turns into.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the public API intake is written against; one value per request, never stored in bulk"
+)]
 pub enum Email {
     /// A complaint, or a follow-up when `reply_to`/`tracking_refs` name a known one.
     Message(Inbound),
@@ -108,8 +112,8 @@ pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
 
     let (email, name, reply_to_addr) = sender(&msg)?;
 
-    let subject = subject(&msg);
-    let (title, prefix) = strip_subject_prefixes(subject.as_deref().unwrap_or_default());
+    let subject_line = subject(&msg);
+    let (title, prefix) = strip_subject_prefixes(subject_line.as_deref().unwrap_or_default());
     let title = Some(title).filter(|t| !t.is_empty());
 
     let message_id = msg
@@ -184,7 +188,7 @@ pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
         attachments,
         thread_keys,
         reply_to: reply_ids.iter().map(|id| format!("email:{id}")).collect(),
-        tracking_refs: crate::tracking_numbers(subject.as_deref().unwrap_or_default()),
+        tracking_refs: crate::tracking_numbers(subject_line.as_deref().unwrap_or_default()),
         original,
         extra,
     }))
@@ -492,10 +496,9 @@ fn subject(msg: &Message<'_>) -> Option<String> {
                 .iter()
                 .find_map(|p| p.content_type().and_then(|ct| ct.attribute("charset")))
                 .unwrap_or("gb18030");
-            let decode = charset_decoder(charset.as_bytes())
+            charset_decoder(charset.as_bytes())
                 .or_else(|| charset_decoder(b"gb18030"))
-                .map_or_else(|| parsed.to_owned(), |decode| decode(raw));
-            decode
+                .map_or_else(|| parsed.to_owned(), |decode| decode(raw))
         }
         _ => parsed.to_owned(),
     };

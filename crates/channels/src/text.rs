@@ -154,6 +154,9 @@ struct HtmlWriter {
     pre: usize,
     /// The open `<a>`: where its text starts in `out`, and its href.
     link: Option<(usize, String)>,
+    /// Inside a table cell: blocks there (Outlook puts a `<p>` in every
+    /// cell) separate words, not lines, so that a row stays one line.
+    cell: usize,
 }
 
 impl HtmlWriter {
@@ -233,6 +236,31 @@ impl HtmlWriter {
             return skip_element(rest, &name);
         }
         match (name.as_str(), closing) {
+            ("td" | "th", false) => {
+                self.cell += 1;
+                self.pending_space = true;
+            }
+            ("td" | "th", true) => {
+                self.cell = self.cell.saturating_sub(1);
+                self.pending_space = true;
+            }
+            ("tr" | "table" | "tbody" | "thead" | "tfoot", _) => {
+                self.cell = 0;
+                if name == "table" {
+                    self.blank_line();
+                } else if !self.out.is_empty() && !self.out.ends_with('\n') {
+                    self.newline();
+                }
+            }
+            (n, _)
+                if self.cell > 0
+                    && (n == "br"
+                        || n == "li"
+                        || BLOCKS.contains(&n)
+                        || PARAGRAPHS.contains(&n)) =>
+            {
+                self.pending_space = true;
+            }
             ("br", _) => self.newline(),
             ("li", false) => {
                 if !self.out.is_empty() && !self.out.ends_with('\n') {
@@ -241,7 +269,6 @@ impl HtmlWriter {
                 self.out.push_str("- ");
                 self.pending_space = false;
             }
-            ("td" | "th", false) => self.pending_space = true,
             ("a", false) => {
                 self.finish_link();
                 let href = attribute(attrs, "href").unwrap_or_default();
@@ -559,7 +586,7 @@ mod tests {
         let html = "<div>您好，</div><p>我于   11月20日\n下单，</p><p>至今未发货。<br>请处理</p>";
         assert_eq!(
             html_to_text(html),
-            "您好，\n我于 11月20日 下单，\n\n至今未发货。\n请处理"
+            "您好，\n\n我于 11月20日 下单，\n\n至今未发货。\n请处理"
         );
     }
 
@@ -587,13 +614,14 @@ mod tests {
     #[test]
     fn html_lists_tables_and_links() {
         let html = "<ul><li>第一条</li><li>第二条</li></ul>\
-                    <table><tr><td>订单号</td><td>金额</td></tr><tr><td>A1</td><td>99元</td></tr></table>\
+                    <table><tr><td><p>订单号</p></td><td><p>金额</p></td></tr>\
+                    <tr><td>A1</td><td>99元<br>已付</td></tr></table>\
                     <a href=\"https://shop.example.com/o/1\">订单详情</a> \
                     <a href=\"https://x.example.com\">https://x.example.com</a> \
                     <a href=\"mailto:a@b.cn\">a@b.cn</a> <a href=\"#top\">顶部</a>";
         assert_eq!(
             html_to_text(html),
-            "- 第一条\n- 第二条\n\n订单号 金额\nA1 99元\n\n订单详情 (https://shop.example.com/o/1) https://x.example.com a@b.cn 顶部"
+            "- 第一条\n- 第二条\n\n订单号 金额\nA1 99元 已付\n\n订单详情 (https://shop.example.com/o/1) https://x.example.com a@b.cn 顶部"
         );
     }
 

@@ -430,3 +430,62 @@ fn a_variables_field_that_is_not_an_object_means_a_call_record() {
         Some("CC20261122-0000173")
     );
 }
+
+/// The phone parser has no fuzz target of its own: mutate every fixture
+/// deterministically (byte flips, cuts, inserted escapes and brackets) and
+/// check that parsing never panics and that a failure always says why.
+#[test]
+fn mutated_bodies_never_panic_and_failures_name_a_field() {
+    let fixtures = [
+        RECORD_ZH,
+        RECORD_EN,
+        WITHHELD_IVR,
+        FOLLOWUP,
+        NO_TEXT,
+        WRONG_TYPES,
+        CDR_ZH,
+        CDR_NO_TEXT,
+    ];
+    let inserts: [&[u8]; 8] = [b"%", b"%E6", b"{", b"[", b"\"", b"\\", b"\xff", b"%FF"];
+    let mut seed: u64 = 0x2026_1122_1015_0303;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n.max(1)
+    };
+    let (mut ok, mut failed) = (0, 0);
+    for round in 0..6000 {
+        let mut body = fixtures[round % fixtures.len()].to_vec();
+        for _ in 0..=next(3) {
+            let at = next(body.len() + 1);
+            match next(4) {
+                0 if at < body.len() => body[at] ^= 1 << next(8),
+                1 => body.truncate(at),
+                2 => body
+                    .splice(at..at, inserts[next(inserts.len())].iter().copied())
+                    .for_each(drop),
+                _ if at < body.len() => {
+                    body.remove(at);
+                }
+                _ => {}
+            }
+        }
+        match parse(&body) {
+            Ok(c) => {
+                ok += 1;
+                assert!(c.fields.channel_message_id.is_some_and(|id| !id.is_empty()));
+                assert!(c.fields.description.is_some_and(|d| !d.is_empty()));
+                assert_eq!(c.fields.anonymous, c.fields.phone.is_none());
+            }
+            Err(errors) => {
+                failed += 1;
+                assert!(!errors.is_empty() && errors.iter().all(|e| !e.field.is_empty()));
+            }
+        }
+    }
+    assert!(
+        ok > 100 && failed > 100,
+        "mutations reach both outcomes: {ok} ok, {failed} failed"
+    );
+}

@@ -2,6 +2,7 @@
 //! PostgreSQL (one binary, modules per capability).
 
 mod bad_input;
+mod channels;
 mod config;
 mod dlq;
 mod first_path;

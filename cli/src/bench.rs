@@ -1,0 +1,272 @@
+//! `tousu bench intake`: accepted complaints per second over HTTP with
+//! durable commit, and latency at a fixed offered rate.
+//!
+//! Without `--url` it brings up its own stack in a temporary directory: a
+//! nats-server with JetStream on disk, a Postgres cluster with its default
+//! durability (`fsync` and `synchronous_commit` on), and the intake
+//! service in this process; so the figures include a real WAL flush behind
+//! every 202. With `--url` it loads an intake that is already running.
+//!
+//! Two phases, each printed as it ends:
+//! 1. **throughput**: `--concurrency` clients post as fast as they are
+//!    answered for `--seconds`; prints accepted/s and latency percentiles;
+//! 2. **latency**: requests are sent on a fixed schedule of `--rate` per
+//!    second for `--seconds` (open loop: a slow answer does not delay the
+//!    next request), latency measured from the scheduled send time, so a
+//!    stall shows in the percentiles instead of hiding (no coordinated
+//!    omission).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::json;
+use tokio::process::Command;
+
+use crate::up::{nats, postgres::Cluster};
+
+#[derive(clap::Args)]
+pub struct IntakeArgs {
+    /// Intake to load; default: start a private stack (nats-server, Postgres, intake).
+    #[arg(long)]
+    url: Option<String>,
+    /// Clients in the throughput phase.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Offered requests per second in the latency phase.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Length of each phase.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    /// `Authorization: Bearer` key, when the intake requires one.
+    #[arg(long, env = "TOUSU_BENCH_API_KEY")]
+    api_key: Option<String>,
+}
+
+/// Latencies of one phase, in microseconds.
+#[derive(Default)]
+struct Sample {
+    accepted: u64,
+    failed: u64,
+    micros: Vec<u64>,
+}
+
+impl Sample {
+    fn merge(&mut self, other: Sample) {
+        self.accepted += other.accepted;
+        self.failed += other.failed;
+        self.micros.extend(other.micros);
+    }
+
+    fn percentile(sorted: &[u64], p: f64) -> f64 {
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+    }
+
+    fn report(mut self, phase: &str, elapsed: Duration) {
+        self.micros.sort_unstable();
+        let secs = elapsed.as_secs_f64();
+        println!(
+            "{phase}: {} accepted in {secs:.1} s = {:.0} accepted/s ({} failed); latency ms p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            self.accepted,
+            self.accepted as f64 / secs,
+            self.failed,
+            Self::percentile(&self.micros, 0.50),
+            Self::percentile(&self.micros, 0.90),
+            Self::percentile(&self.micros, 0.99),
+            Self::percentile(&self.micros, 1.0),
+        );
+    }
+}
+
+/// A private stack for the benchmark; stopped on drop of the guard.
+struct Private {
+    nats: tokio::process::Child,
+    cluster: Option<Cluster>,
+    intake: Option<tousu_kit::Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl Private {
+    async fn start(repo: &Path) -> anyhow::Result<(Self, String)> {
+        let dir = tempfile::Builder::new()
+            .prefix("tousu-bench-")
+            .tempdir_in("/tmp")?;
+        std::fs::create_dir_all(dir.path().join("logs"))?;
+        let nats_port = free_port()?;
+        let binary = nats::server_binary(repo).await?;
+        let nats = Command::new(&binary)
+            .args(["-js", "--store_dir"])
+            .arg(dir.path().join("nats"))
+            .args(["-p", &nats_port.to_string(), "-a", "127.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting nats-server")?;
+        let mut private = Private {
+            nats,
+            cluster: None,
+            intake: None,
+            _dir: dir,
+        };
+        let nats_url = format!("nats://127.0.0.1:{nats_port}");
+        let pg_port = free_port()?;
+        let database_url =
+            Cluster::start(private._dir.path(), pg_port, &mut private.cluster).await?;
+        let mut config = tousu_kit::Config::defaults(tousu_intake::NAME);
+        config.nats_url = nats_url;
+        config.database_url = database_url;
+        config.http_addr = "127.0.0.1:0".parse()?;
+        config.grpc_addr = "127.0.0.1:0".parse()?;
+        config.db_max_connections = 8;
+        let running = tousu_intake::start(config).await?;
+        let url = format!("http://{}", running.http_addr);
+        private.intake = Some(running);
+        Ok((private, url))
+    }
+
+    async fn stop(mut self) {
+        if let Some(running) = self.intake.take() {
+            let _ = running.stop().await;
+        }
+        if let Some(cluster) = self.cluster.take() {
+            cluster.stop().await;
+        }
+        let _ = self.nats.kill().await;
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub async fn intake(args: IntakeArgs, repo: &Path) -> anyhow::Result<()> {
+    let (private, url) = match &args.url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+        None => {
+            println!("starting a private stack (nats-server, Postgres with fsync on, intake)…");
+            let (p, url) = Private::start(repo).await?;
+            (Some(p), url)
+        }
+    };
+    let result = run_phases(&args, &url).await;
+    if let Some(p) = private {
+        p.stop().await;
+    }
+    result
+}
+
+async fn run_phases(args: &IntakeArgs, url: &str) -> anyhow::Result<()> {
+    let endpoint = format!("{url}/v1/complaints");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(256))
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let run = uuid_like();
+    let counter = Arc::new(AtomicU64::new(0));
+    let phase = Duration::from_secs(args.seconds);
+    let post = {
+        let (client, endpoint, key, counter) = (
+            client.clone(),
+            endpoint.clone(),
+            args.api_key.clone(),
+            counter.clone(),
+        );
+        move || {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let mut request = client.post(&endpoint).json(&json!({
+                "external_id": format!("bench-{run}-{n}"),
+                "title": "快递延误",
+                "description": format!("第 {n} 件：快递已经五天没有更新物流信息，客服电话无人接听，请尽快处理。"),
+                "phone": "13812345678",
+                "product": "快递服务",
+            }));
+            if let Some(k) = &key {
+                request = request.bearer_auth(k);
+            }
+            request.send()
+        }
+    };
+
+    // Warm up connections and the database.
+    for _ in 0..50 {
+        let _ = post().await;
+    }
+
+    println!(
+        "throughput phase: {} clients for {} s against {endpoint}",
+        args.concurrency, args.seconds
+    );
+    let start = Instant::now();
+    let deadline = start + phase;
+    let mut clients = Vec::new();
+    for _ in 0..args.concurrency {
+        let post = post.clone();
+        clients.push(tokio::spawn(async move {
+            let mut s = Sample::default();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match post().await {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        s.accepted += 1;
+                        s.micros.push(t.elapsed().as_micros() as u64);
+                    }
+                    _ => s.failed += 1,
+                }
+            }
+            s
+        }));
+    }
+    let mut total = Sample::default();
+    for c in clients {
+        total.merge(c.await?);
+    }
+    total.report("throughput", start.elapsed());
+
+    println!(
+        "latency phase: {} requests/s offered for {} s",
+        args.rate, args.seconds
+    );
+    let interval = Duration::from_nanos(1_000_000_000 / args.rate.max(1));
+    let start = Instant::now();
+    let count = args.rate * args.seconds;
+    let mut requests = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let scheduled = start + interval * i as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let post = post.clone();
+        requests.push(tokio::spawn(async move {
+            let ok = matches!(post().await, Ok(r) if r.status().as_u16() == 202);
+            (ok, scheduled.elapsed().as_micros() as u64)
+        }));
+    }
+    let mut total = Sample::default();
+    for r in requests {
+        let (ok, micros) = r.await?;
+        if ok {
+            total.accepted += 1;
+            total.micros.push(micros);
+        } else {
+            total.failed += 1;
+        }
+    }
+    total.report("latency", start.elapsed());
+    Ok(())
+}
+
+/// A short unique run id, so that repeated runs don't collide on dedup keys.
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:x}", t.as_nanos())
+}
