@@ -88,6 +88,8 @@ impl Sample {
 /// A private stack for the benchmark; stopped on drop of the guard.
 struct Private {
     nats: tokio::process::Child,
+    nats_url: String,
+    database_url: String,
     cluster: Option<Cluster>,
     intake: Option<tousu_kit::Running>,
     _dir: tempfile::TempDir,
@@ -112,6 +114,8 @@ impl Private {
             .context("starting nats-server")?;
         let mut private = Private {
             nats,
+            nats_url: String::new(),
+            database_url: String::new(),
             cluster: None,
             intake: None,
             _dir: dir,
@@ -121,6 +125,8 @@ impl Private {
         let database_url =
             Cluster::start(private._dir.path(), pg_port, &mut private.cluster).await?;
         let mut config = tousu_kit::Config::defaults(tousu_intake::NAME);
+        private.nats_url = nats_url.clone();
+        private.database_url = database_url.clone();
         config.nats_url = nats_url;
         config.database_url = database_url;
         config.http_addr = "127.0.0.1:0".parse()?;
@@ -158,11 +164,54 @@ pub async fn intake(args: IntakeArgs, repo: &Path) -> anyhow::Result<()> {
             (Some(p), url)
         }
     };
-    let result = run_phases(&args, &url).await;
+    let mut result = run_phases(&args, &url).await;
     if let Some(p) = private {
+        if result.is_ok() {
+            result = p.report_relay().await;
+        }
         p.stop().await;
     }
     result
+}
+
+impl Private {
+    /// How long the outbox relay needed, after the load, to publish every
+    /// accepted complaint's event to JetStream.
+    async fn report_relay(&self) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let ended = Instant::now();
+        let mut db = sqlx::PgConnection::connect(&self.database_url).await?;
+        loop {
+            let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM intake.outbox")
+                .fetch_one(&mut db)
+                .await?;
+            if waiting == 0 || ended.elapsed() > Duration::from_secs(120) {
+                let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM intake.complaints")
+                    .fetch_one(&mut db)
+                    .await?;
+                let js = async_nats::jetstream::new(async_nats::connect(&self.nats_url).await?);
+                let published = js
+                    .get_stream("TOUSU_EVENTS")
+                    .await?
+                    .info()
+                    .await?
+                    .state
+                    .messages;
+                println!(
+                    "relay: {committed} complaints committed, {published} events on TOUSU_EVENTS, \
+                     outbox {} {:.1} s after the load ended",
+                    if waiting == 0 {
+                        "empty"
+                    } else {
+                        "still draining"
+                    },
+                    ended.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 async fn run_phases(args: &IntakeArgs, url: &str) -> anyhow::Result<()> {

@@ -180,8 +180,29 @@ mod tests {
                 channel: Channel::Webform as i32,
                 ..Default::default()
             }),
+            ack: None,
         }));
         assert_eq!(e.subject().unwrap(), "tousu.evt.complaint.received.webform");
+
+        e.payload = Some(Payload::FollowedUp(tousu_proto::v1::ComplaintFollowedUp {
+            channel: Channel::Email as i32,
+            ..Default::default()
+        }));
+        assert_eq!(e.event_type(), "complaint.followup");
+        assert_eq!(e.subject().unwrap(), "tousu.evt.complaint.followup.email");
+        assert_eq!(channel_token(99), "unspecified");
+        for c in [
+            tousu_domain::Channel::Phone,
+            tousu_domain::Channel::Email,
+            tousu_domain::Channel::WebForm,
+            tousu_domain::Channel::WeChat,
+            tousu_domain::Channel::Forum,
+            tousu_domain::Channel::Manual,
+        ] {
+            assert_eq!(channel_from_pb(channel_to_pb(c) as i32), Some(c));
+            assert_eq!(channel_token(channel_to_pb(c) as i32), c.as_str());
+        }
+        assert_eq!(channel_from_pb(0), None);
 
         e.payload = Some(Payload::Lifecycle(ComplaintLifecycle {
             status: Status::Resolved as i32,

@@ -12,7 +12,11 @@
 //! ours: choosing the text (`text/plain` before `text/html`), dropping the
 //! quoted original from replies, the threading keys, and being strict where
 //! mail-parser is lenient (a multipart whose boundary never occurs is
-//! rejected rather than shown as one raw blob).
+//! rejected rather than shown as one raw blob), and reading attached
+//! messages ourselves, because mail-parser's own handling of them goes out
+//! of step on a forward of a forward (see `prepare`).
+
+use std::borrow::Cow;
 
 use mail_parser::decoders::{
     base64::base64_decode, charsets::map::charset_decoder,
@@ -84,8 +88,8 @@ const MAX_REPLY_IDS: usize = 50;
 /// when the complained-about thing happened, so it goes to `extra` as
 /// `("date", RFC 3339)` and `occurred_at` stays empty.
 pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
-    let parser = MessageParser::default();
-    let Some(msg) = parser.parse(raw) else {
+    let prepared = prepare(raw);
+    let Some(msg) = MessageParser::default().parse(prepared.bytes.as_ref()) else {
         return Err(Invalid::new(
             "message",
             "not an email message: no header fields",
@@ -105,14 +109,20 @@ pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
         ));
     }
 
-    if let Some(reason) = ignore_reason(&msg) {
+    let mail = Mail {
+        msg: &msg,
+        raw,
+        nested: &prepared.nested,
+    };
+
+    if let Some(reason) = ignore_reason(&mail) {
         return Ok(Email::Ignored(reason));
     }
-    check_boundaries(&msg)?;
+    check_boundaries(&mail)?;
 
     let (email, name, reply_to_addr) = sender(&msg)?;
 
-    let subject_line = subject(&msg);
+    let subject_line = subject(&mail);
     let (title, prefix) = strip_subject_prefixes(subject_line.as_deref().unwrap_or_default());
     let title = Some(title).filter(|t| !t.is_empty());
 
@@ -125,7 +135,7 @@ pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
     let is_reply = prefix == Prefix::Reply || !reply_ids.is_empty();
 
     // The text: plain preferred, HTML converted when there is no plain text.
-    let body = body_text(&msg);
+    let body = body_text(&mail);
     let mut description = body.text.clone();
     let mut original = body.html.unwrap_or_default();
     if is_reply && let Some(stripped) = strip_quoted(&description) {
@@ -135,19 +145,15 @@ pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
         description = stripped;
     }
 
-    let attachments = attachments(&msg);
-    for attached in attached_messages(&msg).take(MAX_ATTACHED_MESSAGES) {
-        let inner = body_text(attached);
-        if inner.text.is_empty() {
-            continue;
-        }
-        let label = subject(attached).unwrap_or_default();
-        let label = label.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A forward as attachment: the attached message's text is part of
+    // what the person sent us, as it would be in an inline forward.
+    let (attachments, attached) = attachments(&mail);
+    for (label, text) in attached {
         if !description.is_empty() {
             description.push_str("\n\n");
         }
         description.push_str(&format!("---------- 附件邮件：{label} ----------\n"));
-        description.push_str(&inner.text);
+        description.push_str(&text);
     }
     if description.is_empty() {
         if attachments.is_empty() {
@@ -194,6 +200,195 @@ pub fn parse(raw: &[u8]) -> Result<Email, Invalid> {
     }))
 }
 
+/// What a neutralized `Content-Type` said (see [`prepare`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nested {
+    /// `message/rfc822` or `message/global` (the media type): an attached message.
+    Message(&'static str),
+    /// `multipart/digest`: a mailing-list digest.
+    Digest,
+}
+
+/// The bytes mail-parser is given, and where they differ from the raw message.
+struct Prepared<'r> {
+    bytes: Cow<'r, [u8]>,
+    /// Positions of neutralized `Content-Type` header names, ascending.
+    nested: Vec<(usize, Nested)>,
+}
+
+/// Hides nested-message structure from mail-parser.
+///
+/// mail-parser descends into an unencoded `message/rfc822` part (and into
+/// the parts of a `multipart/digest`, which default to it) with state that
+/// goes out of step when the attached message is itself a bare message
+/// (a forward of a forward) or is cut short: it hits `debug_assert!`s,
+/// i.e. panics in debug and fuzz builds and silently mis-parses in
+/// release. So every `Content-Type` field naming one of those types gets
+/// its name changed in one byte (`Content-TypX`, same length, so every
+/// offset still points into the raw message); mail-parser then sees a
+/// plain part, and [`attachments`] parses the attached message on its own.
+/// The scan is deliberately broader than mail-parser's header parser
+/// (any line, any spacing, comments stripped): changing one header too
+/// many only makes a part an attachment, missing one would bring the
+/// fault back.
+fn prepare(raw: &[u8]) -> Prepared<'_> {
+    let nested = nested_content_types(raw);
+    if nested.is_empty() {
+        return Prepared {
+            bytes: Cow::Borrowed(raw),
+            nested,
+        };
+    }
+    let mut bytes = raw.to_vec();
+    for &(pos, _) in &nested {
+        if let Some(b) = bytes.get_mut(pos) {
+            *b = b'X';
+        }
+    }
+    Prepared {
+        bytes: Cow::Owned(bytes),
+        nested,
+    }
+}
+
+/// Every `Content-Type:` field (name matched as mail-parser does: case and
+/// whitespace ignored) whose value is a nested message or a digest, as the
+/// position of the name's last byte.
+fn nested_content_types(raw: &[u8]) -> Vec<(usize, Nested)> {
+    const NAME: &[u8] = b"content-type";
+    let mut found = Vec::new();
+    let mut line_start = 0;
+    for (colon, &b) in raw.iter().enumerate() {
+        if b == b'\n' {
+            line_start = colon + 1;
+            continue;
+        }
+        if b != b':' {
+            continue;
+        }
+        // The non-blank bytes before the colon, backwards.
+        let mut matched = 0;
+        let mut last = None;
+        let mut j = colon;
+        while j > line_start && matched < NAME.len() {
+            j -= 1;
+            let c = raw[j];
+            if c.is_ascii_whitespace() {
+                continue;
+            }
+            if !c.eq_ignore_ascii_case(&NAME[NAME.len() - 1 - matched]) {
+                break;
+            }
+            if matched == 0 {
+                last = Some(j);
+            }
+            matched += 1;
+        }
+        if matched < NAME.len() {
+            continue;
+        }
+        let value = raw.get(colon + 1..).unwrap_or_default();
+        if let (Some(pos), Some(kind)) = (last, nested_kind(value)) {
+            found.push((pos, kind));
+        }
+    }
+    found
+}
+
+/// Whether a Content-Type value (the bytes after the colon, up to the end
+/// of the field) is a nested message or a digest. Blanks, quotes,
+/// backslashes and comments are skipped, as mail-parser skips them. A value
+/// that cannot be settled within 256 bytes counts as nested (real
+/// headers settle within a few dozen; the bound keeps many overlapping
+/// fields linear).
+fn nested_kind(value: &[u8]) -> Option<Nested> {
+    const LIMIT: usize = 256;
+    const WANT: usize = 16; // "multipart/digest".len()
+    let mut norm = Vec::with_capacity(WANT);
+    let mut depth = 0usize;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < value.len() && norm.len() < WANT {
+        if i >= LIMIT {
+            return Some(Nested::Message("message/rfc822"));
+        }
+        let c = value[i];
+        i += 1;
+        if c == b'\n' {
+            if matches!(value.get(i), Some(b' ' | b'\t')) {
+                continue; // folded
+            }
+            break; // end of the field
+        }
+        if depth > 0 {
+            match c {
+                b'\\' => escaped = !escaped,
+                b'(' if !escaped => depth += 1,
+                b')' if !escaped => depth -= 1,
+                _ => escaped = false,
+            }
+            if c != b'\\' {
+                escaped = false;
+            }
+            continue;
+        }
+        match c {
+            b'(' => depth = 1,
+            b';' => break,
+            b'"' | b'\\' => {}
+            c if c.is_ascii_whitespace() => {}
+            c => norm.push(c.to_ascii_lowercase()),
+        }
+    }
+    if norm.starts_with(b"message/rfc822") {
+        Some(Nested::Message("message/rfc822"))
+    } else if norm.starts_with(b"message/global") {
+        Some(Nested::Message("message/global"))
+    } else if norm.starts_with(b"multipart/digest") {
+        Some(Nested::Digest)
+    } else {
+        None
+    }
+}
+
+/// A parsed message together with the bytes as received.
+struct Mail<'m, 'x> {
+    msg: &'m Message<'x>,
+    /// The raw message (mail-parser's offsets index it: [`prepare`] keeps lengths).
+    raw: &'m [u8],
+    /// From [`Prepared::nested`].
+    nested: &'m [(usize, Nested)],
+}
+
+impl Mail<'_, '_> {
+    /// Whether a neutralized position lies in `from..to`.
+    fn nested_within(&self, from: usize, to: usize) -> Option<Nested> {
+        let first = self.nested.partition_point(|&(pos, _)| pos < from);
+        self.nested
+            .get(first)
+            .filter(|&&(pos, _)| pos < to)
+            .map(|&(_, kind)| kind)
+    }
+
+    /// What the part's neutralized Content-Type said, if it had one.
+    fn nested(&self, part: &MessagePart<'_>) -> Option<Nested> {
+        self.nested_within(part.offset_header as usize, part.offset_body as usize)
+    }
+
+    /// Whether [`prepare`] changed bytes in the part's body (a text that
+    /// quotes such a header line): then its text is read from the raw bytes.
+    fn body_touched(&self, part: &MessagePart<'_>) -> bool {
+        self.nested_within(part.offset_body as usize, part.offset_end as usize)
+            .is_some()
+    }
+
+    /// The part's body as received (still transfer-encoded).
+    fn body_bytes(&self, part: &MessagePart<'_>) -> Option<&[u8]> {
+        self.raw
+            .get(part.offset_body as usize..part.offset_end as usize)
+    }
+}
+
 /// Header fields that only an email message has. A JSON or form body
 /// posted to the endpoint parses as "headers" too (`{"title": …`), but
 /// carries none of these.
@@ -219,14 +414,14 @@ fn is_message_header(name: &HeaderName<'_>) -> bool {
 
 /// The first top-level header field called `name` (case-insensitive),
 /// raw, unfolded and trimmed.
-fn raw_header(msg: &Message<'_>, name: &str) -> Option<String> {
-    let root = msg.parts.first()?;
+fn raw_header(mail: &Mail<'_, '_>, name: &str) -> Option<String> {
+    let root = mail.msg.parts.first()?;
     let header = root
         .headers
         .iter()
         .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
-    let bytes = msg
-        .raw_message
+    let bytes = mail
+        .raw
         .get(header.offset_start as usize..header.offset_end as usize)?;
     let value = String::from_utf8_lossy(bytes);
     Some(value.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -242,7 +437,16 @@ fn mime_type(part: &MessagePart<'_>) -> Option<(String, String)> {
 }
 
 /// Why the message must never become a complaint, if it must not.
-fn ignore_reason(msg: &Message<'_>) -> Option<&'static str> {
+fn ignore_reason(mail: &Mail<'_, '_>) -> Option<&'static str> {
+    let msg = mail.msg;
+    // A mailing-list digest is bulk mail by definition.
+    if msg
+        .parts
+        .iter()
+        .any(|p| mail.nested(p) == Some(Nested::Digest))
+    {
+        return Some(BULK);
+    }
     // Reports anywhere in the top-level structure (not inside an attached
     // message: a customer forwarding a bounce is still writing to us).
     for part in &msg.parts {
@@ -270,7 +474,7 @@ fn ignore_reason(msg: &Message<'_>) -> Option<&'static str> {
         }
     }
 
-    if let Some(value) = raw_header(msg, "Auto-Submitted") {
+    if let Some(value) = raw_header(mail, "Auto-Submitted") {
         let token = first_token(&value);
         if !token.is_empty() && token != "no" {
             return Some(if token == "auto-replied" {
@@ -281,14 +485,14 @@ fn ignore_reason(msg: &Message<'_>) -> Option<&'static str> {
         }
     }
     for name in ["X-Autoreply", "X-Autorespond"] {
-        if let Some(value) = raw_header(msg, name) {
+        if let Some(value) = raw_header(mail, name) {
             let token = first_token(&value);
             if !matches!(token.as_str(), "" | "no" | "false" | "0") {
                 return Some(AUTO_REPLY);
             }
         }
     }
-    if let Some(value) = raw_header(msg, "X-Auto-Response-Suppress") {
+    if let Some(value) = raw_header(mail, "X-Auto-Response-Suppress") {
         let suppressed = value
             .split(',')
             .map(|t| t.trim().to_ascii_lowercase())
@@ -297,7 +501,7 @@ fn ignore_reason(msg: &Message<'_>) -> Option<&'static str> {
             return Some(AUTO_REPLY);
         }
     }
-    if let Some(value) = raw_header(msg, "Precedence") {
+    if let Some(value) = raw_header(mail, "Precedence") {
         match first_token(&value).as_str() {
             "bulk" | "junk" => return Some(BULK),
             "auto_reply" | "auto-reply" => return Some(AUTO_REPLY),
@@ -323,7 +527,7 @@ fn ignore_reason(msg: &Message<'_>) -> Option<&'static str> {
         return Some(BOUNCE);
     }
 
-    let null_return_path = raw_header(msg, "Return-Path")
+    let null_return_path = raw_header(mail, "Return-Path")
         .is_some_and(|v| v.chars().filter(|c| !c.is_whitespace()).eq("<>".chars()));
     if null_return_path && msg.subject().is_some_and(is_bounce_subject) {
         return Some(BOUNCE);
@@ -369,8 +573,8 @@ fn is_bounce_subject(subject: &str) -> bool {
 /// headers, base64 and all); a complaint made of that would be garbage, so
 /// the sender is told instead. Attached messages are evidence and are not
 /// held to this.
-fn check_boundaries(msg: &Message<'_>) -> Result<(), Invalid> {
-    for part in &msg.parts {
+fn check_boundaries(mail: &Mail<'_, '_>) -> Result<(), Invalid> {
+    for part in &mail.msg.parts {
         let Some(ct) = part.content_type() else {
             continue;
         };
@@ -390,8 +594,8 @@ fn check_boundaries(msg: &Message<'_>) -> Result<(), Invalid> {
         if matches!(part.body, PartType::Multipart(_)) {
             continue;
         }
-        let body = msg
-            .raw_message
+        let body = mail
+            .raw
             .get(part.offset_body as usize..)
             .unwrap_or_default();
         let message = if boundary_occurs(body, boundary.as_bytes()) {
@@ -479,15 +683,15 @@ fn usable_address(address: &Address<'_>) -> Option<(String, Option<String>)> {
 /// The decoded subject, one line. A subject written in raw 8-bit bytes
 /// (old Chinese clients send GBK unencoded) is decoded with the message's
 /// charset, GB18030 when none is declared.
-fn subject(msg: &Message<'_>) -> Option<String> {
+fn subject(mail: &Mail<'_, '_>) -> Option<String> {
+    let msg = mail.msg;
     let parsed = msg.subject()?;
     let raw = msg.parts.first().and_then(|root| {
         let h = root
             .headers
             .iter()
             .find(|h| h.name == HeaderName::Subject)?;
-        msg.raw_message
-            .get(h.offset_start as usize..h.offset_end as usize)
+        mail.raw.get(h.offset_start as usize..h.offset_end as usize)
     });
     let decoded = match raw {
         Some(raw) if std::str::from_utf8(raw).is_err() && !contains(raw, b"=?") => {
@@ -602,29 +806,30 @@ struct Body {
 
 /// `text/plain` body parts joined; the HTML body parts converted when
 /// there is no plain text (HTML-only mail, or an empty plain alternative).
-fn body_text(msg: &Message<'_>) -> Body {
-    let plain: Vec<&str> = msg
-        .text_body
-        .iter()
-        .filter_map(|&id| msg.parts.get(id as usize))
-        .filter_map(|p| match &p.body {
-            PartType::Text(t) => Some(t.as_ref()),
-            _ => None,
-        })
-        .collect();
-    let text = text::clean(&plain.join("\n\n"));
+/// Attached messages are never body text.
+fn body_text(mail: &Mail<'_, '_>) -> Body {
+    let msg = mail.msg;
+    let parts = |ids: &[u32], html: bool| -> Vec<String> {
+        ids.iter()
+            .filter_map(|&id| msg.parts.get(id as usize))
+            .filter(|p| mail.nested(p).is_none())
+            .filter_map(|p| match (&p.body, html) {
+                (PartType::Text(t), false) | (PartType::Html(t), true) => {
+                    Some(if mail.body_touched(p) {
+                        decode_text(mail, p).unwrap_or_else(|| t.to_string())
+                    } else {
+                        t.to_string()
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let text = text::clean(&parts(&msg.text_body, false).join("\n\n"));
     if !text.is_empty() {
         return Body { text, html: None };
     }
-    let html: Vec<&str> = msg
-        .html_body
-        .iter()
-        .filter_map(|&id| msg.parts.get(id as usize))
-        .filter_map(|p| match &p.body {
-            PartType::Html(h) => Some(h.as_ref()),
-            _ => None,
-        })
-        .collect();
+    let html = parts(&msg.html_body, true);
     if html.is_empty() {
         return Body { text, html: None };
     }
@@ -635,19 +840,34 @@ fn body_text(msg: &Message<'_>) -> Body {
     }
 }
 
+/// A text part decoded from the bytes as received (transfer encoding,
+/// then charset), for parts whose bytes `prepare` touched.
+fn decode_text(mail: &Mail<'_, '_>, part: &MessagePart<'_>) -> Option<String> {
+    let bytes = transfer_decoded(mail, part)?;
+    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+    Some(match charset.and_then(|c| charset_decoder(c.as_bytes())) {
+        Some(decode) => decode(&bytes),
+        None => String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
 /// The new text of a reply: everything before the quoted original (the
 /// "On … wrote:" / "在 … 写道：" line, an "Original Message" separator, an
 /// Outlook "From:/Sent:" block) without `>` lines. `None` when nothing was
 /// quoted or nothing would remain (a reply that only quotes is kept whole).
 fn strip_quoted(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
+    // next[i]: the next non-empty line after line i, trimmed.
+    let mut next = vec![""; lines.len()];
+    let mut following = "";
+    for (i, line) in lines.iter().enumerate().rev() {
+        next[i] = following;
+        if !line.trim().is_empty() {
+            following = line.trim();
+        }
+    }
     let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        let next = lines[i + 1..]
-            .iter()
-            .map(|l| l.trim())
-            .find(|l| !l.is_empty())
-            .unwrap_or_default();
+    for (line, next) in lines.iter().zip(&next) {
         if is_quote_header(line.trim(), next) {
             break;
         }
@@ -719,61 +939,105 @@ fn starts_header_block(line: &str) -> bool {
 }
 
 /// Evidence files: every part mail-parser did not take as body text
-/// (binary files, inline images, text files, attached messages). Empty
-/// parts are skipped.
-fn attachments(msg: &Message<'_>) -> Vec<Attachment> {
+/// (binary files, inline images, text files) and every attached message,
+/// in message order; empty parts are skipped. Also the (subject, text) of
+/// the first [`MAX_ATTACHED_MESSAGES`] attached messages that have text.
+fn attachments(mail: &Mail<'_, '_>) -> (Vec<Attachment>, Vec<(String, String)>) {
+    let msg = mail.msg;
+    let mut ids: Vec<usize> = msg.attachments.iter().map(|&id| id as usize).collect();
+    ids.extend(
+        msg.parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(mail.nested(p), Some(Nested::Message(_))))
+            .map(|(id, _)| id),
+    );
+    ids.sort_unstable();
+    ids.dedup();
+
     let mut out = Vec::new();
-    for &id in &msg.attachments {
-        let Some(part) = msg.parts.get(id as usize) else {
+    let mut attached = Vec::new();
+    let mut summarized = 0;
+    for id in ids {
+        let Some(part) = msg.parts.get(id) else {
             continue;
         };
-        let data = match &part.body {
-            PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
-            PartType::Text(t) | PartType::Html(t) => {
-                transfer_decoded(msg, part).unwrap_or_else(|| t.as_bytes().to_vec())
-            }
-            PartType::Message(inner) => {
-                if part.encoding == Encoding::None {
-                    msg.raw_message
-                        .get(part.offset_body as usize..part.offset_end as usize)
-                        .map(<[u8]>::to_vec)
-                        .unwrap_or_else(|| inner.raw_message.to_vec())
-                } else {
-                    inner.raw_message.to_vec()
+        if let Some(Nested::Message(media_type)) = mail.nested(part) {
+            let Some(data) = transfer_decoded(mail, part).filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            let summary = if summarized < MAX_ATTACHED_MESSAGES {
+                summarized += 1;
+                summarize(&data)
+            } else {
+                None
+            };
+            let filename = match part.attachment_name() {
+                Some(name) => file_name(name),
+                None => {
+                    let s = summary
+                        .as_ref()
+                        .map(|(s, _)| file_name(s))
+                        .unwrap_or_default();
+                    format!("{}.eml", if s.is_empty() { "message" } else { &s })
                 }
+            };
+            if let Some((subject, text)) = summary.filter(|(_, t)| !t.is_empty()) {
+                attached.push((subject, text));
             }
-            PartType::Multipart(_) => continue,
+            out.push(Attachment {
+                filename,
+                media_type: media_type.to_owned(),
+                data,
+            });
+            continue;
+        }
+        let data = if mail.body_touched(part) {
+            transfer_decoded(mail, part).unwrap_or_default()
+        } else {
+            match &part.body {
+                PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+                PartType::Text(t) | PartType::Html(t) => {
+                    transfer_decoded(mail, part).unwrap_or_else(|| t.as_bytes().to_vec())
+                }
+                PartType::Message(inner) => mail
+                    .body_bytes(part)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_else(|| inner.raw_message.to_vec()),
+                PartType::Multipart(_) => continue,
+            }
         };
         if data.is_empty() {
             continue;
         }
-        let media_type = media_type(part);
-        let filename = match part.attachment_name() {
-            Some(name) => file_name(name),
-            None => match &part.body {
-                PartType::Message(inner) => {
-                    let s = subject(inner).unwrap_or_default();
-                    let s = file_name(&s);
-                    format!("{}.eml", if s.is_empty() { "message" } else { &s })
-                }
-                _ => String::new(),
-            },
-        };
         out.push(Attachment {
-            filename,
-            media_type,
+            filename: part.attachment_name().map(file_name).unwrap_or_default(),
+            media_type: media_type(part),
             data,
         });
     }
-    out
+    (out, attached)
 }
 
-/// A text part's bytes as sent (only the transfer encoding undone), so a
+/// The subject and text of an attached message, parsed on its own (with
+/// its own attached messages left as they are: one level is enough to
+/// read a forward).
+fn summarize(data: &[u8]) -> Option<(String, String)> {
+    let prepared = prepare(data);
+    let msg = MessageParser::default().parse(prepared.bytes.as_ref())?;
+    let mail = Mail {
+        msg: &msg,
+        raw: data,
+        nested: &prepared.nested,
+    };
+    let subject = subject(&mail).unwrap_or_default();
+    Some((subject, body_text(&mail).text))
+}
+
+/// A part's bytes as received (only the transfer encoding undone), so a
 /// GBK `.txt` attachment stays the file the customer attached.
-fn transfer_decoded(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
-    let raw = msg
-        .raw_message
-        .get(part.offset_body as usize..part.offset_end as usize)?;
+fn transfer_decoded(mail: &Mail<'_, '_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let raw = mail.body_bytes(part)?;
     match part.encoding {
         Encoding::None => Some(raw.to_vec()),
         Encoding::Base64 => base64_decode(raw),
@@ -826,17 +1090,6 @@ fn attachment_summary(attachments: &[Attachment]) -> String {
         })
         .collect();
     format!("附件: {}", names.join(", "))
-}
-
-/// Messages attached as `message/rfc822` (forward as attachment).
-fn attached_messages<'m, 'x>(msg: &'m Message<'x>) -> impl Iterator<Item = &'m Message<'x>> {
-    msg.attachments
-        .iter()
-        .filter_map(|&id| msg.parts.get(id as usize))
-        .filter_map(|p| match &p.body {
-            PartType::Message(inner) => Some(inner),
-            _ => None,
-        })
 }
 
 /// A parsed Date header as RFC 3339, when it is a real date.
@@ -1045,6 +1298,98 @@ mod tests {
         assert_eq!(m.attachments[0].filename, "记录.txt");
         assert_eq!(m.attachments[0].media_type, "text/plain");
         assert_eq!(m.attachments[0].data, b"\xd2\xbb\xb0\xe3\xd6\xd0\xce\xc4");
+    }
+
+    #[test]
+    fn a_forward_of_a_forward_is_one_attached_message_kept_byte_for_byte() {
+        // message/rfc822 whose content is itself a bare message/rfc822:
+        // the shape that trips mail-parser's nested-message state.
+        let inner = "From: c@d.cn\r\nSubject: middle\r\nContent-Type: message/rfc822\r\n\r\n\
+                     From: e@f.cn\r\nSubject: inner\r\n\r\ninner text";
+        let raw = format!(
+            "{HEAD}Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n\
+             Content-Type: text/plain\r\n\r\nsee attached\r\n--o\r\n\
+             Content-Type: message/rfc822\r\n\r\n{inner}\r\n--o--\r\n"
+        );
+        let m = message(&raw);
+        assert_eq!(m.fields.description.as_deref(), Some("see attached"));
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].media_type, "message/rfc822");
+        assert_eq!(m.attachments[0].filename, "middle.eml");
+        assert_eq!(m.attachments[0].data, inner.as_bytes());
+    }
+
+    #[test]
+    fn an_attached_message_is_read_whatever_its_transfer_encoding() {
+        let inner = "From: c@d.cn\r\nSubject: =?UTF-8?B?6YCA5qy+?=\r\n\r\n商家拒绝退款。\r\n";
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, inner);
+        let raw = format!(
+            "{HEAD}Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n\
+             Content-Type: Message/RFC822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--o--\r\n"
+        );
+        let m = message(&raw);
+        assert_eq!(
+            m.fields.description.as_deref(),
+            Some("---------- 附件邮件：退款 ----------\n商家拒绝退款。")
+        );
+        assert_eq!(m.attachments[0].filename, "退款.eml");
+        assert_eq!(m.attachments[0].data, inner.as_bytes());
+    }
+
+    #[test]
+    fn a_body_quoting_a_content_type_line_is_read_unchanged() {
+        let raw = format!(
+            "{HEAD}Content-Type: text/plain; charset=utf-8\r\n\r\n\
+             网关报错，原文如下：\r\nContent-Type: message/rfc822\r\n请处理。\r\n"
+        );
+        let m = message(&raw);
+        assert_eq!(
+            m.fields.description.as_deref(),
+            Some("网关报错，原文如下：\nContent-Type: message/rfc822\n请处理。")
+        );
+        assert!(m.attachments.is_empty());
+    }
+
+    #[test]
+    fn a_digest_is_bulk() {
+        let raw = format!(
+            "{HEAD}Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n\
+             From: x@y.cn\r\nSubject: 1\r\n\r\nlist post\r\n--d--\r\n"
+        );
+        assert_eq!(parse(raw.as_bytes()), Ok(Email::Ignored(BULK)));
+    }
+
+    #[test]
+    fn nested_content_types_are_found_however_they_are_spelled() {
+        let nested = |v: &str| nested_kind(v.as_bytes());
+        assert_eq!(
+            nested(" message/rfc822\r\n"),
+            Some(Nested::Message("message/rfc822"))
+        );
+        assert_eq!(
+            nested(" (fwd) \"Message\" / RFC822 ; name=a\r\n"),
+            Some(Nested::Message("message/rfc822"))
+        );
+        assert_eq!(
+            nested("\r\n message/\r\n\tglobal\r\n"),
+            Some(Nested::Message("message/global"))
+        );
+        assert_eq!(nested(" (a\\(b)multipart/digest;"), Some(Nested::Digest));
+        assert_eq!(nested(" text/plain; name=\"message/rfc822\"\r\n"), None);
+        assert_eq!(nested(" message/delivery-status\r\n"), None);
+        assert_eq!(nested(" text/plain\r\nX: message/rfc822\r\n"), None);
+        let padded = format!(" {}message/rfc822", " ".repeat(300));
+        assert_eq!(nested(&padded), Some(Nested::Message("message/rfc822")));
+
+        let raw = b"Subject: x\r\n C o n t e n t - T y p E :message/rfc822\r\nX-Content-Type: text/plain\r\n";
+        let found = nested_content_types(raw);
+        assert_eq!(found.len(), 1);
+        assert_eq!(raw[found[0].0], b'E');
+        assert_eq!(prepare(raw).bytes[found[0].0], b'X');
+        assert!(matches!(
+            prepare(b"Content-Type: text/plain\r\n").bytes,
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -348,26 +348,30 @@ fn tag_end(s: &str) -> Option<usize> {
     None
 }
 
-/// Skips to after `</name>` (case-insensitive), or to the end.
+/// Skips to after `</name>` (case-insensitive), or to the end. Linear in
+/// the distance skipped (no lower-cased copy of the rest: a page of many
+/// `<style>` blocks must not cost the square of its length).
 fn skip_element<'a>(s: &'a str, name: &str) -> &'a str {
-    let needle = format!("</{name}");
-    let lower = s.to_ascii_lowercase();
+    let bytes = s.as_bytes();
     let mut from = 0;
-    while let Some(pos) = lower.get(from..).and_then(|l| l.find(&needle)) {
+    while let Some(pos) = s.get(from..).and_then(|r| r.find("</")) {
         let at = from + pos;
-        let after = at + needle.len();
+        let after = at + 2 + name.len();
+        let named = bytes
+            .get(at + 2..after)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()));
         // `</styles>` does not close `<style>`.
-        let next = lower.as_bytes().get(after).copied();
-        if matches!(
-            next,
+        let ends = matches!(
+            bytes.get(after),
             None | Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')
-        ) {
+        );
+        if named && ends {
             return match s.get(after..).and_then(|r| r.find('>')) {
                 Some(gt) => s.get(after + gt + 1..).unwrap_or_default(),
                 None => "",
             };
         }
-        from = after;
+        from = at + 2;
     }
     ""
 }
@@ -654,6 +658,14 @@ mod tests {
         ] {
             let _ = html_to_text(s);
         }
+    }
+
+    #[test]
+    fn many_skipped_elements_cost_linear_time() {
+        // Quadratic skipping would take minutes here.
+        let html = "<style>p{}</style>x".repeat(50_000) + "</STYLE >";
+        assert_eq!(html_to_text(&html), "x".repeat(50_000));
+        assert_eq!(html_to_text("<script>a</scripts>b</script >c"), "c");
     }
 
     #[test]

@@ -815,3 +815,29 @@ fn line_endings_do_not_change_the_outcome() {
         }
     }
 }
+
+/// Inputs the fuzzer (`fuzz/fuzz_targets/email.rs`) found to crash, minimized.
+#[test]
+fn fuzz_regressions() {
+    // A bare message/rfc822 inside a message/rfc822 part, ended by the
+    // outer boundary: mail-parser's nested-message state went out of step
+    // (debug_assert "Invalid part ID, could not find multipart").
+    let nested_in_nested: &[u8] = b"Content-Type: multipart/; boundary=fwd_28\"\r\n\n\
+        --fwd_28Content-Type: message/rfc822;\n\r\n-2:\n\
+        Content-Type: message/rfc822; a\r\n\r\nr\r\n\r\n--fwd_28--\r";
+    let got = email::parse(nested_in_nested);
+    assert!(matches!(&got, Err(e) if e.field == "from"), "{got:?}");
+    // The same with a sender: one attached message, kept as sent.
+    let mut with_from = b"From: a@example.com\r\n".to_vec();
+    with_from.extend_from_slice(nested_in_nested);
+    let Ok(Email::Message(m)) = email::parse(&with_from) else {
+        panic!("{:?}", email::parse(&with_from));
+    };
+    assert_eq!(m.fields.description.as_deref(), Some("附件: message.eml"));
+    assert_eq!(m.attachments.len(), 1);
+    assert_eq!(m.attachments[0].media_type, "message/rfc822");
+    assert_eq!(
+        m.attachments[0].data,
+        b"-2:\nContent-Type: message/rfc822; a\r\n\r\nr\r\n"
+    );
+}

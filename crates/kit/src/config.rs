@@ -47,7 +47,7 @@ pub struct Config {
     /// Largest single evidence attachment, in bytes (intake).
     pub max_attachment_bytes: usize,
     /// API keys (comma separated) for connectors: when set, the web-form API,
-    /// the phone and generic forum channels and the quarantine API require
+    /// the email and phone channels and the quarantine API require
     /// `Authorization: Bearer <key>` (intake). Empty: no key required.
     pub api_keys: String,
     /// WeChat official account: the server token (URL and message signatures).

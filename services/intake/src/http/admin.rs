@@ -43,12 +43,12 @@ type Row = (
     Option<String>,
 );
 
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
     let raw = Raw {
         headers: headers.clone(),
         ..Raw::default()
     };
-    super::check_api_key(app, &raw).map_err(IntoResponse::into_response)
+    super::check_api_key(app, &raw)
 }
 
 fn entry_json(r: &Row) -> Value {
@@ -81,8 +81,8 @@ pub(super) async fn list(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers) {
-        return r;
+    if let Err(p) = authorize(&app, &headers) {
+        return p.into_response();
     }
     let Ok(Query(q)) = query else {
         return bad_query("channel (text), limit (1-1000) and before (an id) only");
@@ -115,8 +115,8 @@ pub(super) async fn show(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers) {
-        return r;
+    if let Err(p) = authorize(&app, &headers) {
+        return p.into_response();
     }
     match fetch(&app, id).await {
         Ok(Some((row, body, meta))) => {
@@ -141,8 +141,8 @@ pub(super) async fn replay(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = authorize(&app, &headers) {
-        return r;
+    if let Err(p) = authorize(&app, &headers) {
+        return p.into_response();
     }
     let (_, body, meta) = match fetch(&app, id).await {
         Ok(Some(entry)) => entry,
