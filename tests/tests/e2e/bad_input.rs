@@ -1,17 +1,6 @@
 use serde_json::json;
 use tousu_tests::{Stack, http, submit_json};
 
-fn field_names(r: &tousu_tests::HttpResponse) -> Vec<String> {
-    r.json()["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_web_form_input_is_answered_kept_and_survived() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -37,7 +26,7 @@ async fn bad_web_form_input_is_answered_kept_and_survived() -> anyhow::Result<()
         malformed.header("content-type"),
         Some("application/problem+json")
     );
-    assert_eq!(field_names(&malformed), ["body"]);
+    assert_eq!(malformed.problem_fields(), ["body"]);
     assert!(
         malformed.json()["detail"]
             .as_str()
@@ -56,17 +45,17 @@ async fn bad_web_form_input_is_answered_kept_and_survived() -> anyhow::Result<()
         empty.header("content-type"),
         Some("application/problem+json")
     );
-    assert_eq!(field_names(&empty), ["description"]);
+    assert_eq!(empty.problem_fields(), ["description"]);
     assert_eq!(empty.json()["status"], 400);
 
     let wrong_type =
         submit_json(intake, &json!({"description": 42, "anonymous": "no"}), &[]).await?;
     assert_eq!(wrong_type.status, 400);
-    assert_eq!(field_names(&wrong_type), ["description", "anonymous"]);
+    assert_eq!(wrong_type.problem_fields(), ["description", "anonymous"]);
 
     let no_contact = submit_json(intake, &json!({"description": "rude staff"}), &[]).await?;
     assert_eq!(no_contact.status, 400);
-    assert_eq!(field_names(&no_contact), ["phone"]);
+    assert_eq!(no_contact.problem_fields(), ["phone"]);
 
     let bad_utf8 = post(
         "application/json",
@@ -74,7 +63,7 @@ async fn bad_web_form_input_is_answered_kept_and_survived() -> anyhow::Result<()
     )
     .await?;
     assert_eq!(bad_utf8.status, 400);
-    assert_eq!(field_names(&bad_utf8), ["body"]);
+    assert_eq!(bad_utf8.problem_fields(), ["body"]);
 
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let nested = post("application/json", deep.into_bytes()).await?;

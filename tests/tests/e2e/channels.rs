@@ -37,15 +37,16 @@ async fn intake_stack(configure: impl Fn(&mut tousu_kit::Config) + Send + Sync +
     .expect("stack")
 }
 
-fn problem_fields(r: &HttpResponse) -> Vec<String> {
-    r.json()["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+async fn post(stack: &Stack, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+    http(
+        stack.http("intake"),
+        "POST",
+        path,
+        &[("Content-Type", content_type)],
+        body,
+    )
+    .await
+    .unwrap()
 }
 
 async fn quarantined(stack: &Stack, channel: &str) -> Vec<(i16, String)> {
@@ -307,15 +308,7 @@ async fn wechat_safe_mode_decrypts_and_answers_encrypted() {
 // ----------------------------------------------------------------- Email
 
 async fn email_post(stack: &Stack, raw: &[u8]) -> HttpResponse {
-    http(
-        stack.http("intake"),
-        "POST",
-        "/v1/channels/email",
-        &[("Content-Type", "message/rfc822")],
-        raw,
-    )
-    .await
-    .unwrap()
+    post(stack, "/v1/channels/email", "message/rfc822", raw).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,7 +441,7 @@ async fn an_attachment_over_the_limit_is_refused_with_413() {
     body.push_str("--b1--\r\n");
     let r = email_post(&stack, body.as_bytes()).await;
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(problem_fields(&r), ["attachments[0]"]);
+    assert_eq!(r.problem_fields(), ["attachments[0]"]);
     assert!(r.json()["detail"].as_str().unwrap().contains("cctv.mp4"));
     assert_eq!(quarantined(&stack, "email").await.len(), 1);
     assert_eq!(count(&stack, "SELECT count(*) FROM complaints").await, 0);
@@ -592,15 +585,7 @@ async fn discourse_topics_become_complaints_and_replies_follow_ups() {
 // ----------------------------------------------------------------- Phone
 
 async fn phone_post(stack: &Stack, body: &[u8]) -> HttpResponse {
-    http(
-        stack.http("intake"),
-        "POST",
-        "/v1/channels/phone",
-        &[("Content-Type", "application/json")],
-        body,
-    )
-    .await
-    .unwrap()
+    post(stack, "/v1/channels/phone", "application/json", body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,9 +619,9 @@ async fn phone_call_records_and_freeswitch_cdrs() {
     let r = phone_post(&stack, &bare).await;
     assert_eq!(r.status, 400);
     assert!(
-        problem_fields(&r).iter().any(|f| f == "transcript"),
+        r.problem_fields().iter().any(|f| f == "transcript"),
         "{:?}",
-        problem_fields(&r)
+        r.problem_fields()
     );
     assert_eq!(quarantined(&stack, "phone").await.len(), 1);
     stack.stop().await.unwrap();

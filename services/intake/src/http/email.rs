@@ -9,7 +9,7 @@ use axum::response::Response;
 use tousu_channels::email::{self, Email};
 use tousu_domain::Channel;
 
-use super::{App, AppState, Raw, answer, ignored_response, malformed, read_body, reject};
+use super::{App, AppState, Raw, answer, ignored_response, malformed, read_request, reject};
 use crate::accept;
 
 const PATH: &str = "/v1/channels/email";
@@ -21,15 +21,9 @@ pub(super) async fn handle(
     body: Body,
 ) -> Response {
     let limit = app.intake.config.max_email_bytes;
-    match read_body(&headers, query, body, limit).await {
+    match read_request(&app, Channel::Email, PATH, headers, query, body, limit).await {
         Ok(raw) => submit(&app, raw).await,
-        Err(p) => {
-            let raw = Raw {
-                headers,
-                ..Raw::default()
-            };
-            reject(&app, Some(Channel::Email), PATH, &raw, p).await
-        }
+        Err(response) => response,
     }
 }
 

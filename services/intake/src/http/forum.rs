@@ -11,7 +11,7 @@ use tousu_channels::forum::{self, Discourse};
 use tousu_domain::Channel;
 
 use super::{
-    App, AppState, Raw, answer, ignored_response, malformed, not_configured, read_body, reject,
+    App, AppState, Raw, answer, ignored_response, malformed, not_configured, read_request, reject,
     unauthorized,
 };
 use crate::accept;
@@ -25,15 +25,9 @@ pub(super) async fn handle(
     body: Body,
 ) -> Response {
     let limit = app.intake.config.max_body_bytes;
-    match read_body(&headers, query, body, limit).await {
+    match read_request(&app, Channel::Forum, PATH, headers, query, body, limit).await {
         Ok(raw) => submit(&app, raw).await,
-        Err(p) => {
-            let raw = Raw {
-                headers,
-                ..Raw::default()
-            };
-            reject(&app, Some(Channel::Forum), PATH, &raw, p).await
-        }
+        Err(response) => response,
     }
 }
 

@@ -170,6 +170,29 @@ pub(crate) async fn read_body(
     })
 }
 
+/// Reads a channel request's body within `limit`; a body over it is
+/// answered 413 (and the rejection quarantined) as the `Err` response.
+pub(crate) async fn read_request(
+    app: &App,
+    channel: Channel,
+    path: &str,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Body,
+    limit: usize,
+) -> Result<Raw, Response> {
+    match read_body(&headers, query, body, limit).await {
+        Ok(raw) => Ok(raw),
+        Err(p) => {
+            let raw = Raw {
+                headers,
+                ..Raw::default()
+            };
+            Err(reject(app, Some(channel), path, &raw, p).await)
+        }
+    }
+}
+
 /// A malformed body (unparseable JSON, XML, MIME…): 400 naming `field`.
 pub(crate) fn malformed(field: &str, message: impl Into<String>) -> Problem {
     let mut p = Problem::validation(vec![FieldError {

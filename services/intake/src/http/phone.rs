@@ -9,7 +9,7 @@ use tousu_domain::Channel;
 use tousu_kit::Problem;
 use tousu_kit::problem::FieldError;
 
-use super::{App, AppState, Raw, answer, read_body, reject};
+use super::{App, AppState, Raw, answer, read_request, reject};
 use crate::accept;
 
 const PATH: &str = "/v1/channels/phone";
@@ -21,15 +21,9 @@ pub(super) async fn handle(
     body: Body,
 ) -> Response {
     let limit = app.intake.config.max_body_bytes;
-    match read_body(&headers, query, body, limit).await {
+    match read_request(&app, Channel::Phone, PATH, headers, query, body, limit).await {
         Ok(raw) => submit(&app, raw).await,
-        Err(p) => {
-            let raw = Raw {
-                headers,
-                ..Raw::default()
-            };
-            reject(&app, Some(Channel::Phone), PATH, &raw, p).await
-        }
+        Err(response) => response,
     }
 }
 

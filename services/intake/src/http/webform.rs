@@ -11,7 +11,7 @@ use tousu_domain::Channel;
 use tousu_kit::Problem;
 use tousu_kit::problem::FieldError;
 
-use super::{App, AppState, Raw, answer, malformed, read_body, reject};
+use super::{App, AppState, Raw, answer, malformed, read_request, reject};
 use crate::accept;
 use crate::submission;
 
@@ -26,21 +26,9 @@ pub(super) async fn handle(
     body: Body,
 ) -> Response {
     let limit = body_limit(&app, &headers);
-    match read_body(&headers, query, body, limit).await {
+    match read_request(&app, Channel::WebForm, PATH, headers, query, body, limit).await {
         Ok(raw) => submit(&app, raw).await,
-        Err(p) => {
-            reject(
-                &app,
-                Some(Channel::WebForm),
-                PATH,
-                &Raw {
-                    headers,
-                    ..Raw::default()
-                },
-                p,
-            )
-            .await
-        }
+        Err(response) => response,
     }
 }
 

@@ -16,7 +16,8 @@ use tousu_channels::wechat::{self, Cipher};
 use tousu_domain::Channel;
 
 use super::{
-    App, AppState, Raw, malformed, not_configured, read_body, reject, text_response, unauthorized,
+    App, AppState, Raw, malformed, not_configured, read_request, reject, text_response,
+    unauthorized,
 };
 use crate::accept::{self, Rejection};
 use crate::commit::Receipt;
@@ -57,15 +58,9 @@ pub(super) async fn handle(
     body: Body,
 ) -> Response {
     let limit = app.intake.config.max_body_bytes;
-    match read_body(&headers, query, body, limit).await {
+    match read_request(&app, Channel::WeChat, PATH, headers, query, body, limit).await {
         Ok(raw) => submit(&app, raw).await,
-        Err(p) => {
-            let raw = Raw {
-                headers,
-                ..Raw::default()
-            };
-            reject(&app, Some(Channel::WeChat), PATH, &raw, p).await
-        }
+        Err(response) => response,
     }
 }
 
