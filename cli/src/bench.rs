@@ -319,3 +319,56 @@ fn uuid_like() -> String {
         .unwrap_or_default();
     format!("{:x}", t.as_nanos())
 }
+
+/// `tousu bench classify FILE`: accuracy and confusion matrix of the
+/// policy's classifier on a labeled JSONL set (one complaint per line with
+/// its expected `category`), and classifications per second.
+pub fn classify(file: &Path, policy: &Path, show_misses: bool) -> anyhow::Result<()> {
+    let (policy, _) = tousu_policy::schema::Policy::load(policy).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+        anyhow::anyhow!(
+            "{} is not a valid policy:\n{}",
+            policy.display(),
+            lines.join("\n")
+        )
+    })?;
+    let classifier =
+        tousu_policy::classify::Classifier::new(&policy.taxonomy, policy.classify_threshold)
+            .map_err(|e| anyhow::anyhow!("taxonomy of {}: {e}", policy.name))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let samples = tousu_policy::classify::load_jsonl(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    anyhow::ensure!(!samples.is_empty(), "{} has no samples", file.display());
+    let evaluation = tousu_policy::classify::evaluate(&classifier, &samples);
+    println!(
+        "policy {} ({}), {} samples from {}",
+        policy.name,
+        policy.version,
+        samples.len(),
+        file.display()
+    );
+    println!("{evaluation}");
+    if show_misses {
+        for m in &evaluation.misses {
+            println!(
+                "miss {}: expected {} got {} ({:.2}) terms {:?}",
+                m.id, m.expected, m.predicted, m.confidence, m.terms
+            );
+        }
+    }
+    // Speed: classify the whole set repeatedly for about a second.
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        for s in &samples {
+            std::hint::black_box(classifier.classify(&s.input()));
+            n += 1;
+        }
+    }
+    println!(
+        "speed: {:.0} classifications/s on one core",
+        n as f64 / start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

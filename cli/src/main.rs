@@ -123,6 +123,18 @@ enum QuarantineCommand {
 enum BenchCommand {
     /// Accepted complaints per second over HTTP with durable commit, and p50/p99 latency.
     Intake(bench::IntakeArgs),
+    /// Accuracy and confusion matrix of the classifier on a labeled JSONL set.
+    Classify {
+        /// Labeled complaints, one JSON object per line with its `category`.
+        #[arg(default_value = "policies/testdata/classify.jsonl")]
+        file: PathBuf,
+        /// The policy whose taxonomy classifies.
+        #[arg(long, default_value = "policies/default.toml")]
+        policy: PathBuf,
+        /// Also list every misclassified sample.
+        #[arg(long)]
+        misses: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +192,11 @@ async fn main() -> ExitCode {
             QuarantineCommand::Replay { id, conn } => quarantine::replay(&conn, id).await,
         },
         Command::Bench { command } => match command {
+            BenchCommand::Classify {
+                file,
+                policy,
+                misses,
+            } => bench::classify(&file, &policy, misses),
             BenchCommand::Intake(args) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 bench::intake(args, &up::repo_root(&cwd)).await

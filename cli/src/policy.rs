@@ -1,28 +1,44 @@
-//! `tousu policy check FILE`.
+//! `tousu policy check FILE`: every problem of a policy file, one per line
+//! as `file:line:col: error|warning: message`, then a summary. Exit status
+//! 1 when there is any error (warnings alone pass).
 
 use std::path::Path;
 
-use anyhow::Context as _;
-use tousu_domain::policy::Policy;
+use anyhow::bail;
+use tousu_policy::schema::Policy;
 
-/// Parses and validates `file`; the error names the rule at fault.
+/// Checks `file` and prints its diagnostics (to stdout, so they can be
+/// piped into an editor or CI annotator); fails when any is an error.
 pub fn check(file: &Path) -> anyhow::Result<()> {
-    let policy = load(file)?;
-    println!(
-        "OK {}: policy {:?} version {} ({} departments, {} routing rules, {} grading rules)",
-        file.display(),
-        policy.name,
-        policy.version,
-        policy.departments.len(),
-        policy.routing.len(),
-        policy.grading.len(),
-    );
-    Ok(())
+    let report = tousu_policy::check::check(file);
+    println!("{report}");
+    if report.is_ok() {
+        Ok(())
+    } else {
+        bail!(
+            "policy {} is invalid: {} error(s)",
+            file.display(),
+            report.errors()
+        )
+    }
 }
 
-/// Reads and validates a policy file.
+/// Reads and validates a policy file (what `tousu up` hands the services);
+/// the error lists every problem.
 pub fn load(file: &Path) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading policy {}", file.display()))?;
-    Policy::from_toml(&text).with_context(|| format!("policy {} is invalid", file.display()))
+    match Policy::load(file) {
+        Ok((policy, _warnings)) => Ok(policy),
+        Err(diagnostics) => {
+            let errors: Vec<String> = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(ToString::to_string)
+                .collect();
+            bail!(
+                "policy {} is invalid:\n{}",
+                file.display(),
+                errors.join("\n")
+            )
+        }
+    }
 }

@@ -7,15 +7,15 @@
 //! - [`ComplaintId`], [`TrackingNo`]: identity of a complaint.
 //! - [`Channel`], [`Grade`], [`Urgency`], [`DeptCode`]: classification and routing.
 //! - [`PhoneNumber`], [`Email`]: complainant contact keys.
-//! - [`policy`]: the business rules (routing, grading, SLA targets) read from `policies/*.toml`.
+//! - [`calendar`]: working-day calendars (调休 included) and SLA deadline arithmetic.
 
+pub mod calendar;
 mod channel;
 mod contact;
 mod dept;
 mod error;
 mod grade;
 mod ids;
-pub mod policy;
 
 pub use channel::Channel;
 pub use contact::{Email, PhoneNumber};

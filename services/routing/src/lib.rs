@@ -1,35 +1,77 @@
 //! tousu routing: classifies, grades and assigns each received complaint.
 //!
-//! `complaint.received.*` → [`Router`] applies the policy → one row in
-//! `decisions` (the explanation) plus `complaint.classified`,
-//! `complaint.assigned.<dept>` and, for grade 1, `alert.major` — all in the
-//! transaction that records the event in the inbox. A complaint that
-//! already has a decision gets no second one.
+//! `complaint.received.*` → [`Router`] runs the policy engine
+//! (`tousu-policy`: classification, similarity, grading, routing, hot
+//! topics) → one row in `decisions` (the whole explanation) plus
+//! `complaint.classified`, `complaint.assigned.<dept>`, `alert.major` for
+//! grade 1 and `alert.hot` when a surge completes — all in the transaction
+//! that records the event in the inbox. A complaint that already has a
+//! decision gets no second one.
+//!
+//! The similarity index lives in memory; at start it is rebuilt from the
+//! decisions of the policy's similarity window.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use serde_json::json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
 use tousu_bus::{ConsumerSpec, Delivery, HandleError, Handler, Outbox, Payload};
-use tousu_domain::policy::{Decision, Policy};
 use tousu_domain::{Grade, Urgency};
 use tousu_kit::{Config, Running, ServiceSpec};
+use tousu_policy::cel::Flag;
+use tousu_policy::engine::{Complaint, Decision, Engine};
+use tousu_policy::schema::Policy;
+use tousu_policy::similar::Entry;
 use tousu_proto::v1 as pb;
 
 pub const NAME: &str = "routing";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// Reads and validates a policy file; warnings are logged, errors refuse it.
+pub fn load_policy_file(path: &Path) -> anyhow::Result<Policy> {
+    match Policy::load(path) {
+        Ok((policy, warnings)) => {
+            for w in warnings {
+                tracing::warn!(policy = %path.display(), "{w}");
+            }
+            Ok(policy)
+        }
+        Err(diagnostics) => {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "policy {} is not valid:\n{}",
+                path.display(),
+                lines.join("\n")
+            )
+        }
+    }
+}
+
 /// Reads and validates the policy file named in the configuration.
 pub fn load_policy(config: &Config) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(&config.policy)
-        .with_context(|| format!("reading policy {}", config.policy.display()))?;
-    Policy::from_toml(&text).with_context(|| format!("policy {}", config.policy.display()))
+    load_policy_file(&config.policy)
+}
+
+/// The UTC offset of the policy's time zone now (for hour/weekday facts).
+pub fn policy_offset(policy: &Policy) -> time::UtcOffset {
+    jiff::tz::TimeZone::get(&policy.time_zone)
+        .ok()
+        .and_then(|tz| {
+            let seconds = tz.to_offset(jiff::Timestamp::now()).seconds();
+            time::UtcOffset::from_whole_seconds(seconds).ok()
+        })
+        .unwrap_or(time::UtcOffset::UTC)
 }
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let policy = load_policy(&config)?;
+    let policy = Arc::new(load_policy(&config)?);
+    let offset = policy_offset(&policy);
+    let mut engine = Engine::new(policy.clone(), offset)
+        .map_err(|e| anyhow::anyhow!("policy {}: {e}", config.policy.display()))?;
     let ctx = tousu_kit::boot(
         &ServiceSpec {
             name: NAME,
@@ -38,19 +80,62 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config,
     )
     .await?;
+    let loaded = load_index(&ctx.pool, &mut engine, &policy)
+        .await
+        .context("rebuilding the similarity index")?;
+    tracing::info!(loaded, "similarity index rebuilt");
     ctx.spawn_consumer(
         ConsumerSpec::new("routing", &["tousu.evt.complaint.received.>"]),
         Arc::new(Router {
-            policy,
+            engine: Mutex::new(engine),
             outbox: ctx.outbox.clone(),
         }),
     );
     tousu_kit::serve(&ctx, axum::Router::new(), None).await
 }
 
+/// `(complaint_id, received_at, identity_keys, fingerprint, category, product, location)`.
+type IndexRow = (
+    uuid::Uuid,
+    OffsetDateTime,
+    Vec<String>,
+    i64,
+    String,
+    String,
+    String,
+);
+
+/// Loads the decisions of the similarity window into the engine's index.
+async fn load_index(pool: &PgPool, engine: &mut Engine, policy: &Policy) -> anyhow::Result<usize> {
+    let since =
+        OffsetDateTime::now_utc() - time::Duration::days(i64::from(policy.similarity.window_days));
+    let rows: Vec<IndexRow> = sqlx::query_as(
+        "SELECT complaint_id, received_at, identity_keys, fingerprint, category, product, location
+             FROM decisions WHERE received_at >= $1 ORDER BY received_at",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    let n = rows.len();
+    let index = engine.index_mut();
+    for (id, at, identity_keys, fingerprint, category, product, location) in rows {
+        index.insert(Entry {
+            id: id.to_string(),
+            at,
+            identity_keys,
+            fingerprint: fingerprint as u64,
+            category,
+            product,
+            location,
+        });
+    }
+    Ok(n)
+}
+
 /// The `complaint.received` handler.
 pub struct Router {
-    policy: Policy,
+    /// Decisions take microseconds; the lock is never held across an await.
+    engine: Mutex<Engine>,
     outbox: Outbox,
 }
 
@@ -62,17 +147,6 @@ pub fn pb_urgency(u: Urgency) -> pb::Urgency {
     }
 }
 
-fn text_of(c: &pb::Complaint) -> String {
-    let content = c.content.clone().unwrap_or_default();
-    [
-        content.title,
-        content.description,
-        content.product,
-        content.category_hint,
-    ]
-    .join("\n")
-}
-
 fn hits(d: &Decision) -> Vec<pb::RuleHit> {
     d.hits
         .iter()
@@ -81,6 +155,59 @@ fn hits(d: &Decision) -> Vec<pb::RuleHit> {
             reason: h.reason.clone(),
         })
         .collect()
+}
+
+/// The engine's view of a received complaint.
+fn view(c: &pb::Complaint) -> Complaint<'_> {
+    let content = c.content.as_ref();
+    let complainant = c.complainant.as_ref();
+    let text = |f: fn(&pb::Content) -> &String| content.map_or("", |c| f(c).as_str());
+    Complaint {
+        id: &c.id,
+        received_at: c.received_at.as_ref().and_then(tousu_bus::from_timestamp),
+        channel: match pb::Channel::try_from(c.channel) {
+            Ok(pb::Channel::Phone) => "phone",
+            Ok(pb::Channel::Email) => "email",
+            Ok(pb::Channel::Webform) => "webform",
+            Ok(pb::Channel::Wechat) => "wechat",
+            Ok(pb::Channel::Forum) => "forum",
+            Ok(pb::Channel::Manual) => "manual",
+            _ => "",
+        },
+        language: text(|c| &c.language),
+        title: text(|c| &c.title),
+        description: text(|c| &c.description),
+        product: text(|c| &c.product),
+        location: text(|c| &c.location),
+        category_hint: text(|c| &c.category_hint),
+        demand: text(|c| &c.demand),
+        amount: content
+            .and_then(|c| c.amount.parse::<f64>().ok())
+            .unwrap_or(0.0),
+        customer_tier: complainant.map_or("", |p| p.customer_tier.as_str()),
+        identity_keys: complainant.map_or(&[], |p| p.identity_keys.as_slice()),
+        anonymous: complainant.is_some_and(|p| p.anonymous),
+        group_size: 1,
+        follow_ups: 0,
+    }
+}
+
+fn classification(d: &Decision) -> pb::Classification {
+    let flags = d.grading.flags;
+    pb::Classification {
+        category: d.classification.category.clone(),
+        confidence: d.classification.confidence,
+        grade: u32::from(d.grading.grade.get()),
+        urgency: pb_urgency(d.grading.urgency) as i32,
+        frequency: d.frequency.to_owned(),
+        group_size: 1,
+        repeat: flags.contains(Flag::Repeat) || d.similar.repeat_count > 0,
+        media_risk: flags.contains(Flag::MediaRisk),
+        litigation: flags.contains(Flag::Litigation),
+        regulator_referred: flags.contains(Flag::RegulatorReferred),
+        safety: flags.contains(Flag::Safety),
+        matched_terms: d.classification.terms.clone(),
+    }
 }
 
 impl Handler for Router {
@@ -96,7 +223,12 @@ impl Handler for Router {
             .complaint
             .as_ref()
             .ok_or_else(|| HandleError::Reject("complaint.received without a complaint".into()))?;
-        let d = self.policy.decide(&text_of(complaint));
+        let v = view(complaint);
+        let d = {
+            let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+            engine.decide(&v)
+        };
+        let department = d.routing.department.to_string();
         let rules = json!(
             d.hits
                 .iter()
@@ -104,16 +236,25 @@ impl Handler for Router {
                 .collect::<Vec<_>>()
         );
         let fresh = sqlx::query(
-            "INSERT INTO decisions (complaint_id, category, department, grade, urgency, rules, policy_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (complaint_id) DO NOTHING",
+            "INSERT INTO decisions (complaint_id, category, department, grade, urgency, rules, policy_version,
+                 confidence, fingerprint, identity_keys, product, location, received_at, decision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (complaint_id) DO NOTHING",
         )
         .bind(delivery.complaint_id)
-        .bind(&d.category)
-        .bind(d.department.as_str())
-        .bind(i16::from(d.grade.get()))
-        .bind(d.urgency.as_str())
+        .bind(&d.classification.category)
+        .bind(&department)
+        .bind(i16::from(d.grading.grade.get()))
+        .bind(d.grading.urgency.as_str())
         .bind(&rules)
-        .bind(&self.policy.version)
+        .bind(&d.policy_version)
+        .bind(d.classification.confidence)
+        .bind(d.similar.fingerprint as i64)
+        .bind(v.identity_keys)
+        .bind(v.product.trim())
+        .bind(v.location.trim())
+        .bind(v.received_at.unwrap_or_else(OffsetDateTime::now_utc))
+        .bind(serde_json::to_value(&d).unwrap_or_default())
         .execute(&mut *conn)
         .await?
         .rows_affected()
@@ -122,22 +263,16 @@ impl Handler for Router {
             tracing::info!(complaint = %delivery.complaint_id, "already routed; no second assignment");
             return Ok(());
         }
-        let classification = pb::Classification {
-            category: d.category.clone(),
-            confidence: if d.hits.first().is_some_and(|h| h.rule == "default") {
-                0.0
-            } else {
-                1.0
-            },
-            grade: u32::from(d.grade.get()),
-            urgency: pb_urgency(d.urgency) as i32,
-            matched_terms: d.matched_terms.clone(),
-            safety: d.grade == Grade::MAJOR && d.urgency == Urgency::Urgent,
-            ..Default::default()
-        };
+        let classification = classification(&d);
         let assignment = pb::Assignment {
-            department: d.department.to_string(),
-            sla_policy: self.policy.name.clone(),
+            department: department.clone(),
+            co_departments: d
+                .routing
+                .co_departments
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            sla_policy: d.routing.sla.clone().unwrap_or_default(),
             ..Default::default()
         };
         let content = complaint.content.clone().unwrap_or_default();
@@ -149,52 +284,45 @@ impl Handler for Router {
         .chars()
         .take(80)
         .collect();
-        let version = &self.policy.version;
+        let version = &d.policy_version;
         let id = delivery.complaint_id;
-        self.outbox
-            .enqueue(
-                conn,
-                id,
-                version,
-                Payload::Classified(pb::ComplaintClassified {
-                    classification: Some(classification.clone()),
-                    rules: hits(&d),
-                }),
-            )
-            .await?;
-        self.outbox
-            .enqueue(
-                conn,
-                id,
-                version,
-                Payload::Assigned(pb::ComplaintAssigned {
-                    assignment: Some(assignment),
-                    classification: Some(classification),
-                    tracking_no: complaint.tracking_no.clone(),
-                    summary: summary.clone(),
-                    rules: hits(&d),
-                    previous_department: String::new(),
-                }),
-            )
-            .await?;
-        if d.grade == Grade::MAJOR {
-            self.outbox
-                .enqueue(
-                    conn,
-                    id,
-                    version,
-                    Payload::AlertMajor(pb::AlertMajor {
-                        department: d.department.to_string(),
-                        tracking_no: complaint.tracking_no.clone(),
-                        summary,
-                        rules: hits(&d),
-                    }),
-                )
-                .await?;
+        let mut events = vec![
+            Payload::Classified(pb::ComplaintClassified {
+                classification: Some(classification.clone()),
+                rules: hits(&d),
+            }),
+            Payload::Assigned(pb::ComplaintAssigned {
+                assignment: Some(assignment),
+                classification: Some(classification),
+                tracking_no: complaint.tracking_no.clone(),
+                summary: summary.clone(),
+                rules: hits(&d),
+                previous_department: String::new(),
+            }),
+        ];
+        if d.grading.grade == Grade::MAJOR {
+            events.push(Payload::AlertMajor(pb::AlertMajor {
+                department: department.clone(),
+                tracking_no: complaint.tracking_no.clone(),
+                summary,
+                rules: hits(&d),
+            }));
         }
-        metrics::counter!("tousu_routing_assigned_total", "department" => d.department.to_string())
+        if let Some(hot) = &d.hot {
+            events.push(Payload::AlertHot(pb::AlertHot {
+                topic: hot.topic.clone(),
+                place: hot.place.clone(),
+                count: hot.count as u32,
+                window_seconds: hot.window_secs.clamp(0, i64::from(u32::MAX)) as u32,
+                sample_complaint_ids: hot.sample_ids.clone(),
+            }));
+        }
+        for payload in events {
+            self.outbox.enqueue(conn, id, version, payload).await?;
+        }
+        metrics::counter!("tousu_routing_assigned_total", "department" => department.clone())
             .increment(1);
-        tracing::info!(complaint = %id, department = %d.department, grade = %d.grade, "assigned");
+        tracing::info!(complaint = %id, %department, grade = %d.grading.grade, "assigned");
         Ok(())
     }
 }

@@ -13,9 +13,10 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tousu_bus::{ConsumerSpec, Delivery, HandleError, Handler, Outbox, Payload};
-use tousu_domain::policy::Policy;
+use tousu_domain::calendar::Calendar;
 use tousu_domain::{Grade, Urgency};
 use tousu_kit::{Config, Running, ServiceSpec};
+use tousu_policy::schema::{Policy, Step};
 use tousu_proto::v1 as pb;
 use uuid::Uuid;
 
@@ -28,6 +29,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let policy = tousu_routing::load_policy(&config)?;
+    let calendar = load_calendar(&config.policy, &policy)?;
     let ctx = tousu_kit::boot(
         &ServiceSpec {
             name: NAME,
@@ -40,6 +42,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ConsumerSpec::new("sla", &["tousu.evt.complaint.assigned.>"]),
         Arc::new(Arm {
             policy,
+            calendar,
             outbox: ctx.outbox.clone(),
         }),
     );
@@ -51,10 +54,85 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tousu_kit::serve(&ctx, axum::Router::new(), None).await
 }
 
+/// The policy's calendar, from `calendars/<name>/` beside the policy file.
+fn load_calendar(
+    policy_file: &std::path::Path,
+    policy: &Policy,
+) -> anyhow::Result<Option<Calendar>> {
+    let Some(name) = &policy.calendar else {
+        return Ok(None);
+    };
+    let dir = policy_file
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("calendars");
+    Calendar::load(&dir, name)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("calendar {name} of policy {}: {e}", policy.name))
+}
+
 /// Arms the resolution clock when a complaint is assigned.
 pub struct Arm {
     policy: Policy,
+    calendar: Option<Calendar>,
     outbox: Outbox,
+}
+
+impl Arm {
+    /// The resolution deadline from `started` and why. Working-time targets
+    /// need the calendar; when it has no data for the dates involved (a
+    /// year not yet published), they count as calendar time and the
+    /// explanation says so.
+    fn resolution(
+        &self,
+        started: OffsetDateTime,
+        grade: Grade,
+        urgency: Urgency,
+        variant: Option<&str>,
+    ) -> (OffsetDateTime, String, String) {
+        let target = self
+            .policy
+            .sla_target(Step::Resolution, grade, urgency, variant)
+            .unwrap_or_else(|| "5wd".parse().expect("a valid duration"));
+        let head = format!(
+            "resolution: grade {grade} ({}) × {} ({}){} → {target}, policy {}",
+            grade.name_zh(),
+            urgency,
+            urgency.name_zh(),
+            variant
+                .map(|v| format!(", variant {v}"))
+                .unwrap_or_default(),
+            self.policy.name
+        );
+        let fallback = |why: String| {
+            let minutes = target.approx_minutes().min(i64::MAX as u64) as i64;
+            let at = started + time::Duration::minutes(minutes);
+            (
+                at,
+                format!("{head}; {why}: counted as calendar time"),
+                String::new(),
+            )
+        };
+        match (&self.calendar, target.is_working_time()) {
+            (Some(calendar), _) => match calendar.deadline(started, &target.to_calendar()) {
+                Ok(d) => (
+                    d.at,
+                    format!("{head}; {}", d.explanation),
+                    calendar.name().to_owned(),
+                ),
+                Err(e) => fallback(e.to_string()),
+            },
+            (None, false) => {
+                let minutes = target.fixed_minutes().unwrap_or(0) as i64;
+                (
+                    started + time::Duration::minutes(minutes),
+                    format!("{head} (24×7)"),
+                    String::new(),
+                )
+            }
+            (None, true) => fallback("the policy names no calendar".into()),
+        }
+    }
 }
 
 fn urgency_of(c: &pb::Classification) -> Urgency {
@@ -82,21 +160,18 @@ impl Handler for Arm {
         let classification = assigned.classification.clone().unwrap_or_default();
         let grade = Grade::try_from(classification.grade).unwrap_or(Grade::GENERAL);
         let urgency = urgency_of(&classification);
-        let hours = self.policy.resolution_hours(grade, urgency);
         let started = delivery
             .event
             .occurred_at
             .as_ref()
             .and_then(tousu_bus::from_timestamp)
             .unwrap_or_else(OffsetDateTime::now_utc);
-        let deadline = started + time::Duration::hours(i64::from(hours));
-        let explanation = format!(
-            "resolution: grade {grade} ({}) × {} ({}) → {hours}h (24×7) from assignment, policy {}",
-            grade.name_zh(),
-            urgency,
-            urgency.name_zh(),
-            self.policy.name
-        );
+        let variant = assigned
+            .assignment
+            .as_ref()
+            .map(|a| a.sla_policy.as_str())
+            .filter(|v| !v.is_empty());
+        let (deadline, explanation, calendar) = self.resolution(started, grade, urgency, variant);
         let fresh = sqlx::query(
             "INSERT INTO clocks (complaint_id, target, department, started_at, deadline, explanation, policy_version)
              VALUES ($1, 'resolution', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -123,7 +198,7 @@ impl Handler for Arm {
                         started_at: Some(tousu_bus::to_timestamp(started)),
                         deadline: Some(tousu_bus::to_timestamp(deadline)),
                         explanation,
-                        calendar: String::new(),
+                        calendar,
                     }),
                 )
                 .await?;
