@@ -3,6 +3,7 @@
 //! - [`v1`]: the complaint record and the `Event` envelope carried on NATS (`tousu.v1`).
 //! - [`intake`]: `tousu.intake.v1.IntakeService` (submission over gRPC / NATS).
 //! - [`desk`]: `tousu.desk.v1.DeskService` (the case record).
+//! - [`routing`]: `tousu.routing.v1.RoutingService` (explain a decision).
 //!
 //! The modules nest like the protobuf packages because the generated code
 //! refers across packages with `super::` paths.
@@ -23,10 +24,16 @@ pub mod tousu {
             tonic::include_proto!("tousu.desk.v1");
         }
     }
+    pub mod routing {
+        pub mod v1 {
+            tonic::include_proto!("tousu.routing.v1");
+        }
+    }
 }
 
 pub use tousu::desk::v1 as desk;
 pub use tousu::intake::v1 as intake;
+pub use tousu::routing::v1 as routing;
 pub use tousu::v1;
 
 pub use prost::Message;

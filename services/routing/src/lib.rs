@@ -9,7 +9,10 @@
 //! decision gets no second one.
 //!
 //! The similarity index lives in memory; at start it is rebuilt from the
-//! decisions of the policy's similarity window.
+//! decisions of the policy's similarity window. [`explain`] serves dry runs
+//! (`POST /v1/explain`, gRPC `RoutingService/Explain`).
+
+pub mod explain;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -84,14 +87,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("rebuilding the similarity index")?;
     tracing::info!(loaded, "similarity index rebuilt");
+    let engine: explain::Shared = Arc::new(Mutex::new(engine));
     ctx.spawn_consumer(
         ConsumerSpec::new("routing", &["tousu.evt.complaint.received.>"]),
         Arc::new(Router {
-            engine: Mutex::new(engine),
+            engine: engine.clone(),
             outbox: ctx.outbox.clone(),
         }),
     );
-    tousu_kit::serve(&ctx, axum::Router::new(), None).await
+    tousu_kit::serve(
+        &ctx,
+        explain::router(engine.clone()),
+        Some(explain::routes(engine)),
+    )
+    .await
 }
 
 /// `(complaint_id, received_at, identity_keys, fingerprint, category, product, location)`.
@@ -135,7 +144,7 @@ async fn load_index(pool: &PgPool, engine: &mut Engine, policy: &Policy) -> anyh
 /// The `complaint.received` handler.
 pub struct Router {
     /// Decisions take microseconds; the lock is never held across an await.
-    engine: Mutex<Engine>,
+    engine: explain::Shared,
     outbox: Outbox,
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod channels;
 mod config;
 mod dlq;
+mod explain;
 mod first_path;
 mod idempotency;
 mod restart;
