@@ -324,6 +324,8 @@ fn uuid_like() -> String {
 /// policy's classifier on a labeled JSONL set (one complaint per line with
 /// its expected `category`), and classifications per second.
 pub fn classify(file: &Path, policy: &Path, show_misses: bool) -> anyhow::Result<()> {
+    use tousu_policy::classify::Classifier;
+
     let (policy, _) = tousu_policy::schema::Policy::load(policy).map_err(|diagnostics| {
         let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
         anyhow::anyhow!(
@@ -332,15 +334,27 @@ pub fn classify(file: &Path, policy: &Path, show_misses: bool) -> anyhow::Result
             lines.join("\n")
         )
     })?;
-    let classifier =
-        tousu_policy::classify::Classifier::new(&policy.taxonomy, policy.classify_threshold)
-            .map_err(|e| anyhow::anyhow!("taxonomy of {}: {e}", policy.name))?;
+    let keywords = Classifier::new(&policy.taxonomy, policy.classify_threshold)
+        .map_err(|e| anyhow::anyhow!("taxonomy of {}: {e}", policy.name))?;
+    // With `classifier_training`, the policy's classifier is keywords +
+    // the model trained on that file; the keywords alone are shown too.
+    let trained = if policy.classifier_training.is_empty() {
+        None
+    } else {
+        let start = Instant::now();
+        let classifier = Classifier::with_training(
+            &policy.taxonomy,
+            policy.classify_threshold,
+            &policy.classifier_training,
+        )
+        .map_err(|e| anyhow::anyhow!("classifier_training of {}: {e}", policy.name))?;
+        Some((classifier, start.elapsed()))
+    };
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let samples = tousu_policy::classify::load_jsonl(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     anyhow::ensure!(!samples.is_empty(), "{} has no samples", file.display());
-    let evaluation = tousu_policy::classify::evaluate(&classifier, &samples);
     println!(
         "policy {} ({}), {} samples from {}",
         policy.name,
@@ -348,6 +362,28 @@ pub fn classify(file: &Path, policy: &Path, show_misses: bool) -> anyhow::Result
         samples.len(),
         file.display()
     );
+    let classifier = match &trained {
+        Some((classifier, took)) => {
+            let vocabulary = classifier.model().map_or(0, |m| m.vocabulary_len());
+            println!(
+                "model: naive Bayes trained on {} samples of {} in {:.0} ms, {vocabulary} features",
+                policy.classifier_training.len(),
+                policy.classifier_training_file.as_deref().unwrap_or("?"),
+                took.as_secs_f64() * 1e3
+            );
+            let alone = tousu_policy::classify::evaluate(&keywords, &samples);
+            println!(
+                "keywords alone: {:.1}% ({}/{})",
+                alone.accuracy * 100.0,
+                alone.correct,
+                alone.total
+            );
+            println!("keywords + model:");
+            classifier
+        }
+        None => &keywords,
+    };
+    let evaluation = tousu_policy::classify::evaluate(classifier, &samples);
     println!("{evaluation}");
     if show_misses {
         for m in &evaluation.misses {
@@ -370,5 +406,122 @@ pub fn classify(file: &Path, policy: &Path, show_misses: bool) -> anyhow::Result
         "speed: {:.0} classifications/s on one core",
         n as f64 / start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `tousu bench routing`: in-process decisions per second on one core —
+/// classification, similarity lookup (against an index of `index_size`
+/// earlier complaints), grading and routing — as routing runs them.
+pub fn routing(
+    policy: &Path,
+    corpus: &Path,
+    index_size: usize,
+    decisions: usize,
+) -> anyhow::Result<()> {
+    use tousu_policy::engine::{Complaint, Engine};
+
+    let (policy, _) = tousu_policy::schema::Policy::load(policy).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+        anyhow::anyhow!(
+            "{} is not a valid policy:\n{}",
+            policy.display(),
+            lines.join("\n")
+        )
+    })?;
+    let text =
+        std::fs::read_to_string(corpus).with_context(|| format!("reading {}", corpus.display()))?;
+    let samples = tousu_policy::classify::load_jsonl(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", corpus.display()))?;
+    anyhow::ensure!(!samples.is_empty(), "{} has no samples", corpus.display());
+    tousu_policy::text::init();
+    let mut engine = Engine::new(std::sync::Arc::new(policy), time::UtcOffset::UTC)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // Synthetic history: the corpus's complaints, varied, from many people
+    // and places over the last 30 days.
+    let now = time::OffsetDateTime::now_utc();
+    let places = [
+        "3号楼",
+        "5号楼",
+        "天河店",
+        "南山店",
+        "Chaoyang store",
+        "",
+        "",
+        "",
+    ];
+    let complaint = |i: usize, at: time::OffsetDateTime, keys: &[String]| {
+        let s = &samples[i % samples.len()];
+        (
+            format!("{} 第{}次", s.text, i / samples.len()),
+            s.title.clone(),
+            s.product.clone(),
+            places[i % places.len()].to_owned(),
+            at,
+            keys.to_vec(),
+        )
+    };
+    let started = Instant::now();
+    for i in 0..index_size {
+        let at = now
+            - time::Duration::seconds(((index_size - i) as i64 * 2_592_000) / index_size as i64);
+        let keys = [format!("phone:+86138{:08}", i % 40_000)];
+        let (text, title, product, location, at, keys) = complaint(i, at, &keys);
+        let id = format!("h{i}");
+        engine.decide(&Complaint {
+            id: &id,
+            received_at: Some(at),
+            title: &title,
+            description: &text,
+            product: &product,
+            location: &location,
+            identity_keys: &keys,
+            group_size: 1,
+            ..Complaint::default()
+        });
+    }
+    println!(
+        "index: {index_size} complaints decided and indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut micros = Vec::with_capacity(decisions);
+    let started = Instant::now();
+    for i in 0..decisions {
+        let keys = [format!("phone:+86139{:08}", i % 10_000)];
+        let (text, title, product, location, _, keys) = complaint(i * 7 + 3, now, &keys);
+        let id = format!("n{i}");
+        let t = Instant::now();
+        let d = engine.decide(&Complaint {
+            id: &id,
+            received_at: Some(now),
+            title: &title,
+            description: &text,
+            product: &product,
+            location: &location,
+            identity_keys: &keys,
+            group_size: 1,
+            ..Complaint::default()
+        });
+        std::hint::black_box(d);
+        micros.push(t.elapsed().as_micros() as u64);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    micros.sort_unstable();
+    println!(
+        "routing: {decisions} decisions in {secs:.2} s = {:.0} decisions/s on one core (index of {index_size}); per decision µs p50 {}  p99 {}  max {}",
+        decisions as f64 / secs,
+        micros[micros.len() / 2],
+        micros[micros.len() * 99 / 100],
+        micros[micros.len() - 1],
+    );
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(rss) = status.lines().find(|l| l.starts_with("VmRSS"))
+    {
+        println!(
+            "memory: {}",
+            rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+        );
+    }
     Ok(())
 }

@@ -135,6 +135,20 @@ enum BenchCommand {
         #[arg(long)]
         misses: bool,
     },
+    /// In-process routing decisions per second (classification, similarity, grading, routing).
+    Routing {
+        #[arg(long, default_value = "policies/default.toml")]
+        policy: PathBuf,
+        /// Complaint texts to draw from (labeled JSONL).
+        #[arg(long, default_value = "policies/testdata/classify.jsonl")]
+        corpus: PathBuf,
+        /// Complaints in the similarity index before measuring.
+        #[arg(long, default_value_t = 100_000)]
+        index: usize,
+        /// Decisions measured.
+        #[arg(long, default_value_t = 20_000)]
+        decisions: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -160,6 +174,13 @@ enum DlqCommand {
 enum PolicyCommand {
     /// Parse and validate a policy file; exit 1 when it is invalid.
     Check { file: PathBuf },
+    /// Validate a policy and publish it to the services (hot reload through
+    /// the JetStream KV bucket `tousu_policy`); an invalid one is not published.
+    Publish {
+        file: PathBuf,
+        #[arg(long, env = "TOUSU_NATS_URL", default_value = LOCAL_NATS)]
+        nats: String,
+    },
 }
 
 #[tokio::main]
@@ -181,6 +202,7 @@ async fn main() -> ExitCode {
         },
         Command::Policy { command } => match command {
             PolicyCommand::Check { file } => policy::check(&file),
+            PolicyCommand::Publish { file, nats } => policy::publish(&file, &nats).await,
         },
         Command::Quarantine { command } => match command {
             QuarantineCommand::List {
@@ -197,6 +219,12 @@ async fn main() -> ExitCode {
                 policy,
                 misses,
             } => bench::classify(&file, &policy, misses),
+            BenchCommand::Routing {
+                policy,
+                corpus,
+                index,
+                decisions,
+            } => bench::routing(&policy, &corpus, index, decisions),
             BenchCommand::Intake(args) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 bench::intake(args, &up::repo_root(&cwd)).await

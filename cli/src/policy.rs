@@ -42,3 +42,28 @@ pub fn load(file: &Path) -> anyhow::Result<Policy> {
         }
     }
 }
+
+/// `tousu policy publish FILE`: validates the policy and puts it in the
+/// KV bucket the services watch, so routing and sla take it up without a
+/// restart. An invalid file is not published.
+pub async fn publish(file: &Path, nats: &str) -> anyhow::Result<()> {
+    let policy = load(file)?;
+    let bytes = std::fs::read(file)?;
+    let client = async_nats::connect(nats)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to {nats}: {e}"))?;
+    let js = async_nats::jetstream::new(client);
+    let store = tousu_routing::reload::bucket(&js, 1).await?;
+    let revision = store
+        .put(tousu_routing::reload::KEY, bytes.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing: {e}"))?;
+    println!(
+        "published policy {} version {} as revision {revision} of {}/{}",
+        policy.name,
+        policy.version,
+        tousu_routing::reload::BUCKET,
+        tousu_routing::reload::KEY
+    );
+    Ok(())
+}

@@ -121,11 +121,39 @@ fn window(d: crate::schema::Duration) -> time::Duration {
     time::Duration::minutes(d.approx_minutes().min(i64::MAX as u64) as i64)
 }
 
+/// The classifier of a policy: its taxonomy's keywords, plus the naive
+/// Bayes model trained on `classifier_training` when the policy names one.
+fn classifier_for(policy: &Policy) -> Result<Classifier, String> {
+    if policy.classifier_training.is_empty() {
+        Classifier::new(&policy.taxonomy, policy.classify_threshold)
+    } else {
+        Classifier::with_training(
+            &policy.taxonomy,
+            policy.classify_threshold,
+            &policy.classifier_training,
+        )
+    }
+}
+
+/// The surge detector of a policy's `[hot]` settings.
+fn surge_for(policy: &Policy) -> SurgeDetector {
+    let per = if policy.hot.per.iter().any(|p| p == "location") {
+        surge::Per::TopicAndPlace
+    } else {
+        surge::Per::Topic
+    };
+    SurgeDetector::new(
+        window(policy.hot.window),
+        policy.hot.threshold.max(1) as usize,
+        per,
+    )
+}
+
 impl Engine {
     /// Builds the engine for `policy`; `offset` is the policy's local time
     /// (hour and weekday of receipt for the rules).
     pub fn new(policy: Arc<Policy>, offset: time::UtcOffset) -> Result<Engine, String> {
-        let classifier = Classifier::new(&policy.taxonomy, policy.classify_threshold)?;
+        let classifier = classifier_for(&policy)?;
         let config = similar::Config {
             window: time::Duration::days(i64::from(policy.similarity.window_days)),
             repeat_window: time::Duration::days(i64::from(policy.similarity.window_days)),
@@ -133,16 +161,7 @@ impl Engine {
             context: policy.similarity.same_place,
             ..similar::Config::default()
         };
-        let per = if policy.hot.per.iter().any(|p| p == "location") {
-            surge::Per::TopicAndPlace
-        } else {
-            surge::Per::Topic
-        };
-        let surge = SurgeDetector::new(
-            window(policy.hot.window),
-            policy.hot.threshold.max(1) as usize,
-            per,
-        );
+        let surge = surge_for(&policy);
         Ok(Engine {
             policy,
             classifier,
@@ -154,6 +173,24 @@ impl Engine {
 
     pub fn policy(&self) -> &Arc<Policy> {
         &self.policy
+    }
+
+    /// Takes up a new policy version (hot reload): the classifier is
+    /// rebuilt, the surge windows restart when their settings changed, and
+    /// the similarity index — the complaints seen — is kept.
+    pub fn set_policy(
+        &mut self,
+        policy: Arc<Policy>,
+        offset: time::UtcOffset,
+    ) -> Result<(), String> {
+        let classifier = classifier_for(&policy)?;
+        if policy.hot != self.policy.hot {
+            self.surge = surge_for(&policy);
+        }
+        self.classifier = classifier;
+        self.policy = policy;
+        self.offset = offset;
+        Ok(())
     }
 
     /// The similarity index (to load recent complaints at start).

@@ -14,6 +14,7 @@
 //! - [`surge`]: hot topics, a sliding-window surge detector per topic and place;
 //! - [`engine`]: all of the above for one complaint, as routing runs it.
 
+pub mod bayes;
 pub mod cel;
 pub mod check;
 pub mod classify;

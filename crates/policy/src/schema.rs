@@ -410,6 +410,8 @@ struct RawPolicy {
     #[serde(default)]
     classify_threshold: Option<Spanned<f64>>,
     #[serde(default)]
+    classifier_training: Option<Spanned<String>>,
+    #[serde(default)]
     departments: Option<Spanned<BTreeMap<String, Spanned<RawDepartment>>>>,
     #[serde(default)]
     taxonomy: Vec<Spanned<Category>>,
@@ -1148,7 +1150,8 @@ pub struct Similarity {
 pub struct Policy {
     pub name: String,
     pub description: String,
-    /// `sha256:` + hex digest of the file's bytes.
+    /// `sha256:` + hex digest of the file's bytes (and of the
+    /// classifier's training file's, when it has one).
     pub version: String,
     /// IANA time zone of the organisation (hours and weekdays of receipt).
     pub time_zone: String,
@@ -1156,6 +1159,13 @@ pub struct Policy {
     pub calendar: Option<String>,
     pub triage_department: DeptCode,
     pub classify_threshold: f64,
+    /// `classifier_training` as written (relative to the policy file).
+    pub classifier_training_file: Option<String>,
+    /// The labeled complaints the classifier learns from (see
+    /// `Classifier::with_training`); empty without `classifier_training`,
+    /// and when the policy was read with [`Policy::from_toml`], which has
+    /// no directory to find the file in.
+    pub classifier_training: Vec<crate::classify::Sample>,
     /// By department code.
     pub departments: BTreeMap<String, Department>,
     pub taxonomy: Vec<Category>,
@@ -1219,7 +1229,9 @@ fn ser_depts<S: serde::Serializer>(d: &[DeptCode], s: S) -> Result<S::Ok, S::Err
 impl Policy {
     /// Reads and validates a policy file. A calendar named by the policy is
     /// looked for under `calendars/` next to the file (a warning when that
-    /// folder exists and has no file of that name).
+    /// folder exists and has no file of that name); the classifier's
+    /// training file is read relative to the policy file, and its problems
+    /// are reported at their line in it.
     pub fn load(path: &Path) -> Result<(Policy, Vec<Diagnostic>), Vec<Diagnostic>> {
         let file = path.display().to_string();
         let fail = |message: String| {
@@ -1234,18 +1246,38 @@ impl Policy {
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
         let text =
             String::from_utf8(bytes).map_err(|e| fail(format!("the file is not UTF-8: {e}")))?;
-        let calendars = path.parent().map(|p| p.join("calendars"));
-        from_toml_in(&text, &file, calendars.as_deref())
+        let dir = path.parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        });
+        from_toml_in(&text, &file, dir)
     }
 
     /// Validates a policy from its text; `file_name` is used in the
     /// diagnostics. On success the diagnostics are warnings; on failure
     /// they include every error found (and the warnings), in file order.
+    /// Files the policy names relative to itself are not read (there is
+    /// no directory to resolve them against): `classifier_training` is
+    /// left empty, with a warning.
     pub fn from_toml(
         text: &str,
         file_name: &str,
     ) -> Result<(Policy, Vec<Diagnostic>), Vec<Diagnostic>> {
         from_toml_in(text, file_name, None)
+    }
+
+    /// Like [`from_toml`](Policy::from_toml), resolving what the policy
+    /// names by path (calendar, training data) in `dir`, as if the text
+    /// were a file there: how a policy published to the KV bucket is read.
+    pub fn from_toml_in_dir(
+        text: &str,
+        file_name: &str,
+        dir: &Path,
+    ) -> Result<(Policy, Vec<Diagnostic>), Vec<Diagnostic>> {
+        from_toml_in(text, file_name, Some(dir))
     }
 
     /// A department by code.
@@ -1469,10 +1501,11 @@ impl Policy {
 // ---------------------------------------------------------------------------
 // Validation
 
+/// `dir`: the policy file's directory, for the files it names.
 fn from_toml_in(
     text: &str,
     file_name: &str,
-    calendars: Option<&Path>,
+    dir: Option<&Path>,
 ) -> Result<(Policy, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut d = Diags::new(file_name, text);
     let raw: RawPolicy = match toml::from_str(text) {
@@ -1484,16 +1517,184 @@ fn from_toml_in(
             return Err(d.list);
         }
     };
-    let version = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
-    let policy = build(raw, version, &mut d, calendars);
+    let training_key = raw.classifier_training.clone();
+    let training = training_key
+        .as_ref()
+        .and_then(|key| read_training(&mut d, key, dir));
+    // The training file decides classifications as much as the policy's
+    // keywords do, so it is part of the version. TOML text cannot contain
+    // NUL, which makes the concatenation unambiguous.
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    if let Some((_, bytes, _)) = &training {
+        hasher.update([0u8]);
+        hasher.update(bytes.as_bytes());
+    }
+    let version = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let calendars = dir.map(|p| p.join("calendars"));
+    let mut policy = build(raw, version, &mut d, calendars.as_deref());
     if let Some(p) = &policy {
         d.list.extend(crate::check::lint(p, file_name));
     }
-    d.list.sort_by_key(|a| (a.line, a.column));
+    if let (Some(p), Some(key), Some((path, _, samples))) = (&mut policy, &training_key, training) {
+        p.classifier_training_file = Some(key.get_ref().clone());
+        p.classifier_training = check_training(&mut d, key, &path, samples, &p.taxonomy);
+    }
+    // In file order; problems inside the training file come after the
+    // policy's own.
+    d.list
+        .sort_by_key(|a| (a.file != file_name, a.line, a.column));
     match policy {
         Some(p) if !d.has_errors() => Ok((p, d.list)),
         _ => Err(d.list),
     }
+}
+
+/// At most this many training samples with unknown labels are reported
+/// one by one (a training file written for another taxonomy would
+/// otherwise bury the policy's own diagnostics).
+const MAX_LABEL_DIAGNOSTICS: usize = 20;
+
+/// A training file larger than this is refused rather than read (a few
+/// thousand labeled complaints take a few MB).
+const MAX_TRAINING_BYTES: u64 = 64 << 20;
+
+/// Reads `classifier_training` relative to the policy's directory: the
+/// resolved path (as shown in diagnostics), the file's text, and its
+/// samples with their lines. Problems reading it are errors at the key,
+/// a malformed record an error at its line in the training file.
+#[allow(clippy::type_complexity)]
+fn read_training(
+    d: &mut Diags,
+    key: &Spanned<String>,
+    dir: Option<&Path>,
+) -> Option<(
+    String,
+    String,
+    Option<Vec<(usize, crate::classify::Sample)>>,
+)> {
+    let relative = key.get_ref().trim();
+    if relative.is_empty() {
+        d.error(
+            &key.span(),
+            "classifier_training must name a JSONL file (relative to the policy file)",
+        );
+        return None;
+    }
+    let Some(dir) = dir else {
+        d.warn(
+            &key.span(),
+            format!(
+                "classifier_training {relative:?} is not read for a policy given as text (no directory to find it in): the classifier uses keywords only"
+            ),
+        );
+        return None;
+    };
+    let path = dir.join(relative);
+    let shown = path.display().to_string();
+    if let Ok(meta) = std::fs::metadata(&path)
+        && meta.len() > MAX_TRAINING_BYTES
+    {
+        d.error(
+            &key.span(),
+            format!(
+                "classifier_training: {shown} has {} bytes, more than the {} MiB a training file may have",
+                meta.len(),
+                MAX_TRAINING_BYTES >> 20
+            ),
+        );
+        return None;
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            d.error(
+                &key.span(),
+                format!("classifier_training: cannot read {shown}: {e}"),
+            );
+            return None;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            d.error(
+                &key.span(),
+                format!("classifier_training: {shown} is not UTF-8: {e}"),
+            );
+            return None;
+        }
+    };
+    let samples = match crate::classify::load_jsonl_lines(&text) {
+        Ok(samples) => Some(samples),
+        Err(e) => {
+            d.list.push(Diagnostic {
+                file: shown.clone(),
+                line: e.line,
+                column: e.column.max(1),
+                severity: Severity::Error,
+                message: format!("training sample: {}", e.message),
+            });
+            None
+        }
+    };
+    Some((shown, text, samples))
+}
+
+/// Checks the training samples against the taxonomy (every label must be
+/// a category: the model must not vote for a category routing does not
+/// know) and returns them.
+fn check_training(
+    d: &mut Diags,
+    key: &Spanned<String>,
+    path: &str,
+    samples: Option<Vec<(usize, crate::classify::Sample)>>,
+    taxonomy: &[Category],
+) -> Vec<crate::classify::Sample> {
+    let Some(samples) = samples else {
+        return Vec::new();
+    };
+    if samples.is_empty() {
+        d.error(
+            &key.span(),
+            format!("classifier_training: {path} has no samples"),
+        );
+        return Vec::new();
+    }
+    let mut unknown = 0usize;
+    for (line, sample) in &samples {
+        let label = sample.category.trim();
+        if taxonomy.iter().any(|c| c.code == label) {
+            continue;
+        }
+        unknown += 1;
+        if unknown <= MAX_LABEL_DIAGNOSTICS {
+            let known: Vec<&str> = taxonomy.iter().map(|c| c.code.as_str()).collect();
+            d.list.push(Diagnostic {
+                file: path.to_owned(),
+                line: *line,
+                column: 1,
+                severity: Severity::Error,
+                message: format!(
+                    "training sample {:?}: category `{label}` is not in the taxonomy (known: {})",
+                    sample.id,
+                    known.join(", ")
+                ),
+            });
+        }
+    }
+    if unknown > MAX_LABEL_DIAGNOSTICS {
+        d.error(
+            &key.span(),
+            format!(
+                "classifier_training: {unknown} samples of {path} have categories not in the taxonomy ({MAX_LABEL_DIAGNOSTICS} listed)"
+            ),
+        );
+    }
+    if unknown > 0 {
+        return Vec::new();
+    }
+    samples.into_iter().map(|(_, s)| s).collect()
 }
 
 fn is_code(s: &str) -> bool {
@@ -2511,6 +2712,8 @@ fn build(
         calendar,
         triage_department: triage_department?,
         classify_threshold,
+        classifier_training_file: None,
+        classifier_training: Vec::new(),
         departments,
         taxonomy,
         grading,

@@ -1,10 +1,14 @@
-//! Segmentation, the classifier, its evaluation, and the default taxonomy.
+//! Segmentation, the classifier, its evaluation, the default taxonomy, the
+//! learned model and its combination with the keywords, and the policy's
+//! `classifier_training`.
 
 use std::collections::BTreeMap;
 
+use tousu_policy::bayes::{NaiveBayes, Options};
 use tousu_policy::classify::{
     Classification, Classifier, Input, Sample, TITLE_WEIGHT, TRIAGE, evaluate, load_jsonl,
 };
+use tousu_policy::schema::{Diagnostic, Policy, Severity};
 use tousu_policy::taxonomy::{Category, DEFAULT_CATEGORIES};
 use tousu_policy::text::{is_stop_word, normalize, tokens};
 
@@ -874,4 +878,590 @@ fn the_default_taxonomy_sorts_plain_complaints_of_every_category() {
         assert_eq!(result.category, expected, "{complaint}: {result:?}");
         assert!(!result.terms.is_empty());
     }
+}
+
+// ------------------------------------------------------- the learned model
+
+/// Options under which probabilities can be computed by hand: words only,
+/// every word kept, Laplace smoothing, no tempering.
+fn plain_options() -> Options {
+    Options {
+        alpha: 1.0,
+        min_count: 1,
+        max_features: 1000,
+        title_weight: 2.0,
+        words: true,
+        han_bigrams: false,
+        han_unigrams: false,
+        english_bigrams: false,
+        hint: false,
+        temperature: 1.0,
+    }
+}
+
+/// Two categories, two complaints each. Vocabulary (6 words): parcel,
+/// late, lost (logistics: 4 words); charged, twice, fee (price: 4 words).
+fn tiny_set() -> Vec<Sample> {
+    vec![
+        sample("l1", "parcel late", "logistics"),
+        sample("l2", "parcel lost", "logistics"),
+        sample("p1", "charged twice", "price_billing"),
+        sample("p2", "fee charged", "price_billing"),
+    ]
+}
+
+fn tiny_model() -> NaiveBayes {
+    NaiveBayes::train(&tiny_set(), &plain_options()).expect("trains")
+}
+
+fn probability(prediction: &[(String, f64)], code: &str) -> f64 {
+    prediction
+        .iter()
+        .find(|(c, _)| c == code)
+        .map_or(f64::NAN, |&(_, p)| p)
+}
+
+#[test]
+fn naive_bayes_on_a_tiny_set_predicts_exactly_the_hand_computed_posterior() {
+    let model = tiny_model();
+    assert_eq!(model.codes(), ["logistics", "price_billing"]);
+    assert_eq!(model.vocabulary_len(), 6);
+    // P(parcel | logistics) = (2 + 1) / (4 + 6) = 0.3,
+    // P(parcel | price) = (0 + 1) / (4 + 6) = 0.1, equal priors:
+    // posterior 0.3 / (0.3 + 0.1) = 0.75.
+    let parcel = model.predict(&text("Where is my PARCEL?"));
+    assert_eq!(parcel[0].0, "logistics");
+    assert!((parcel[0].1 - 0.75).abs() < 1e-6, "{parcel:?}");
+    assert!((probability(&parcel, "price_billing") - 0.25).abs() < 1e-6);
+    // In the title a word counts twice: 0.3² / (0.3² + 0.1²) = 0.9.
+    let title = model.predict(&Input {
+        title: "parcel",
+        ..Input::default()
+    });
+    assert!(
+        (probability(&title, "logistics") - 0.9).abs() < 1e-6,
+        "{title:?}"
+    );
+    // One word for each side: 0.3 × 0.1 against 0.1 × 0.3, a tie, listed
+    // in code order.
+    let tie = model.predict(&text("parcel charged"));
+    assert!((tie[0].1 - 0.5).abs() < 1e-6 && (tie[1].1 - 0.5).abs() < 1e-6);
+    assert_eq!(tie[0].0, "logistics");
+    // A word counts once however often it is repeated.
+    assert_eq!(model.predict(&text("parcel parcel parcel")), parcel);
+}
+
+#[test]
+fn smoothing_keeps_a_category_possible_for_words_never_seen_with_it() {
+    let model = tiny_model();
+    // `lost` was only seen with logistics: P(lost | price) = 1/10, not 0.
+    let lost = model.predict(&text("lost"));
+    assert!((probability(&lost, "logistics") - 0.2 / 0.3).abs() < 1e-6);
+    assert!((probability(&lost, "price_billing") - 0.1 / 0.3).abs() < 1e-6);
+    // Words the model never saw change nothing…
+    assert_eq!(
+        model.predict(&text("parcel unicorn rainbow")),
+        model.predict(&text("parcel"))
+    );
+    // …and a complaint of only such words gets no opinion at all, not the
+    // prior dressed up as one.
+    assert!(model.predict(&text("unicorn rainbow")).is_empty());
+}
+
+#[test]
+fn naive_bayes_on_empty_or_unreadable_input_abstains() {
+    let model = tiny_model();
+    for input in ["", "   ", "😡😡😡", "……！！！"] {
+        let everywhere = Input {
+            title: input,
+            text: input,
+            category_hint: input,
+            product: input,
+            location: input,
+        };
+        assert!(model.predict(&everywhere).is_empty(), "{input:?}");
+        assert!(model.posterior(&everywhere).abstains());
+    }
+}
+
+#[test]
+fn the_same_training_gives_the_same_predictions_whatever_the_sample_order() {
+    let samples = vec![
+        sample("1", "快递三天了还没送到，物流信息不更新", "logistics"),
+        sample("2", "快递员没打电话就把包裹放在门口丢了", "logistics"),
+        sample("3", "账单多扣了三十元，乱收费", "price_billing"),
+        sample("4", "同一笔订单被扣了两次钱", "price_billing"),
+        sample(
+            "5",
+            "The parcel never arrived and tracking is stuck",
+            "logistics",
+        ),
+        sample("6", "I was charged twice for one order", "price_billing"),
+    ];
+    let options = Options::default();
+    let a = NaiveBayes::train(&samples, &options).expect("trains");
+    let b = NaiveBayes::train(&samples, &options).expect("trains");
+    let mut reversed = samples.clone();
+    reversed.reverse();
+    let c = NaiveBayes::train(&reversed, &options).expect("trains");
+    assert_eq!(a.vocabulary_len(), c.vocabulary_len());
+    for complaint in [
+        "快递还没送到",
+        "多扣了钱",
+        "扣了两次钱",
+        "物流不更新，多扣了钱",
+    ] {
+        let expected = a.predict(&text(complaint));
+        assert!(!expected.is_empty(), "{complaint}");
+        assert_eq!(b.predict(&text(complaint)), expected, "{complaint}");
+        assert_eq!(c.predict(&text(complaint)), expected, "{complaint}");
+    }
+}
+
+#[test]
+fn the_vocabulary_is_capped_by_count_and_size() {
+    let samples = tiny_set();
+    // Every word but `parcel` and `charged` appears in one complaint only.
+    let twice = NaiveBayes::train(
+        &samples,
+        &Options {
+            min_count: 2,
+            ..plain_options()
+        },
+    )
+    .expect("trains");
+    assert_eq!(twice.vocabulary_len(), 2);
+    let capped = NaiveBayes::train(
+        &samples,
+        &Options {
+            max_features: 3,
+            ..plain_options()
+        },
+    )
+    .expect("trains");
+    assert_eq!(capped.vocabulary_len(), 3);
+    // The two words seen twice carry the most information and stay.
+    assert!(!capped.predict(&text("parcel")).is_empty());
+    assert!(!capped.predict(&text("charged")).is_empty());
+}
+
+#[test]
+fn training_refuses_no_samples_and_options_out_of_range() {
+    assert!(NaiveBayes::train(&[], &Options::default()).is_err());
+    let bad = [
+        Options {
+            alpha: 0.0,
+            ..Options::default()
+        },
+        Options {
+            alpha: f64::NAN,
+            ..Options::default()
+        },
+        Options {
+            title_weight: -1.0,
+            ..Options::default()
+        },
+        Options {
+            temperature: 0.0,
+            ..Options::default()
+        },
+        Options {
+            max_features: 0,
+            ..Options::default()
+        },
+    ];
+    for options in bad {
+        assert!(
+            NaiveBayes::train(&tiny_set(), &options).is_err(),
+            "{options:?}"
+        );
+    }
+    let unlabeled = vec![sample("x", "parcel", "  ")];
+    let error = NaiveBayes::train(&unlabeled, &Options::default()).expect_err("no label");
+    assert!(error.contains("no category"), "{error}");
+}
+
+// -------------------------------------------- keywords combined with model
+
+/// The small taxonomy with a model trained on complaints that use words
+/// the taxonomy does not list.
+fn combined(weight: f64) -> Classifier {
+    let samples = vec![
+        sample("1", "等了半个月包裹还在路上", "logistics"),
+        sample("2", "包裹被放在门口弄丢了", "logistics"),
+        sample("3", "my package is stuck in transit", "logistics"),
+        sample("4", "package stuck at the depot", "logistics"),
+        sample("5", "账单上莫名其妙多了一笔钱", "price_billing"),
+        sample("6", "账单金额不对，多了一笔", "price_billing"),
+        sample("7", "the bill shows an extra amount", "price_billing"),
+        sample("8", "extra amount on my bill again", "price_billing"),
+        sample("9", "柜员对我翻白眼", "service_attitude"),
+        sample("10", "the clerk rolled her eyes at me", "service_attitude"),
+    ];
+    let model = NaiveBayes::train(&samples, &Options::default()).expect("trains");
+    Classifier::with_model(&small_taxonomy(), 0.2, model, weight).expect("compiles")
+}
+
+#[test]
+fn without_a_model_the_classifier_is_the_keyword_classifier() {
+    let classifier = small();
+    assert!(classifier.model().is_none());
+    let result = classifier.classify(&text("快递一直没送到家"));
+    assert_eq!(score(&result, "logistics"), 5.0);
+    assert!(!result.terms.iter().any(|t| t.starts_with("model:")));
+}
+
+#[test]
+fn the_model_decides_what_no_keyword_covers_and_explains_itself() {
+    let classifier = combined(0.5);
+    // No term of the taxonomy matches; the model learned these words.
+    for (complaint, expected) in [
+        ("包裹还在路上，等了半个月", "logistics"),
+        ("My package is stuck again", "logistics"),
+        ("账单上又多了一笔", "price_billing"),
+        ("an extra amount on the bill", "price_billing"),
+    ] {
+        assert_eq!(small().classify(&text(complaint)).category, TRIAGE);
+        let result = classifier.classify(&text(complaint));
+        assert_eq!(result.category, expected, "{complaint}: {result:?}");
+        assert!(!result.triage);
+        let explanation = result.terms.last().expect("an explanation");
+        assert!(explanation.starts_with("model: "), "{explanation}");
+        assert!(explanation.contains(" +"), "{explanation}");
+    }
+    let result = classifier.classify(&text("My package is stuck again"));
+    assert!(result.terms[0].contains("package"), "{:?}", result.terms);
+}
+
+#[test]
+fn keywords_and_model_agreeing_is_more_confident_than_either_alone() {
+    let classifier = combined(0.5);
+    let model_only = classifier.classify(&text("包裹还在路上"));
+    let both = classifier.classify(&text("快递包裹还在路上，一直没送到"));
+    assert_eq!(both.category, "logistics");
+    assert!(
+        both.confidence > model_only.confidence,
+        "{both:?} {model_only:?}"
+    );
+    // The keyword terms come first, then the model's.
+    assert_eq!(both.terms[0], "没送到");
+    assert!(both.terms.last().is_some_and(|t| t.starts_with("model: ")));
+}
+
+#[test]
+fn the_combined_confidence_stays_in_bounds_and_is_monotone() {
+    for weight in [0.0, 0.3, 0.5, 0.8, 1.0] {
+        let classifier = combined(weight);
+        for complaint in [
+            "",
+            "包裹",
+            "快递没送到 parcel late delivery 收费 多收 态度差 rude",
+            "the clerk rolled her eyes and I was overcharged",
+            "账单多了一笔，快递也没送到",
+        ] {
+            let result = classifier.classify(&text(complaint));
+            assert!(
+                (0.0..=1.0).contains(&result.confidence),
+                "{weight} {complaint}: {result:?}"
+            );
+            for (_, s) in &result.scores {
+                assert!((0.0..=1.0).contains(s), "{result:?}");
+            }
+        }
+    }
+    let classifier = combined(0.5);
+    let texts = [
+        "包裹在路上",
+        "包裹在路上 快递",
+        "包裹在路上 快递没送到",
+        "包裹在路上 快递没送到 late delivery",
+    ];
+    let confidences: Vec<f64> = texts
+        .iter()
+        .map(|t| classifier.classify(&text(t)).confidence)
+        .collect();
+    assert!(
+        confidences.windows(2).all(|w| w[0] < w[1]),
+        "{confidences:?}"
+    );
+    // Rival keywords lower it.
+    let rival = classifier.classify(&text("包裹在路上 快递没送到 late delivery 多收 收费"));
+    assert!(rival.confidence < confidences[3], "{rival:?}");
+}
+
+#[test]
+fn the_combination_never_leaves_the_taxonomy() {
+    let classifier = combined(1.0);
+    let codes = classifier.codes().to_vec();
+    for complaint in [
+        "",
+        "柜员翻白眼",
+        "random words nobody trained",
+        "包裹 账单 clerk 建议 refund",
+        "😡",
+    ] {
+        let result = classifier.classify(&text(complaint));
+        assert!(
+            result.category == TRIAGE || codes.contains(&result.category),
+            "{result:?}"
+        );
+        for (code, _) in &result.scores {
+            assert!(codes.contains(code), "{result:?}");
+        }
+    }
+    // A model trained on a category the taxonomy lacks is refused…
+    let stray = NaiveBayes::train(
+        &[sample("x", "lift broken", "facilities_environment")],
+        &Options::default(),
+    )
+    .expect("trains");
+    let error =
+        Classifier::with_model(&small_taxonomy(), 0.2, stray, 0.5).expect_err("unknown category");
+    assert!(error.contains("facilities_environment"), "{error}");
+    // …and so is training data with such a label, naming the sample.
+    let mut samples = tiny_set();
+    samples.push(sample("bad-7", "lift broken", "facilities"));
+    let error =
+        Classifier::with_training(&small_taxonomy(), 0.2, &samples).expect_err("unknown category");
+    assert!(
+        error.contains("bad-7") && error.contains("facilities"),
+        "{error}"
+    );
+    for weight in [-0.1, f64::NAN, f64::INFINITY] {
+        assert!(
+            Classifier::with_model(&small_taxonomy(), 0.2, tiny_model(), weight).is_err(),
+            "{weight}"
+        );
+    }
+}
+
+#[test]
+fn with_a_model_empty_input_still_goes_to_triage_with_confidence_zero() {
+    let classifier = combined(0.5);
+    for input in ["", "😡😡😡", "unicorn rainbow"] {
+        let result = classifier.classify(&text(input));
+        assert_eq!(result.category, TRIAGE, "{input:?}");
+        assert!(result.triage);
+        assert_eq!(result.confidence, 0.0);
+        assert!(result.terms.is_empty());
+    }
+}
+
+#[test]
+fn a_category_the_model_has_not_seen_wins_on_its_keywords_without_a_model_vote() {
+    // The model knows logistics, price and attitude, and has an opinion on
+    // this complaint (包裹: logistics); `other` is reached through its
+    // keyword, and the model explains nothing for it.
+    let classifier = combined(0.8);
+    let model_view = classifier
+        .model()
+        .expect("a model")
+        .predict(&text("建议包裹"));
+    assert_eq!(model_view[0].0, "logistics");
+    assert!(!model_view.iter().any(|(c, _)| c == "other"));
+    let result = classifier.classify(&text("建议包裹"));
+    assert_eq!(result.category, "other", "{result:?}");
+    assert_eq!(result.terms, ["建议"]);
+}
+
+// ---------------------------------------------- classifier_training in a policy
+
+const TRAINED_POLICY: &str = r#"name = "trained"
+triage_department = "service"
+classifier_training = "data/train.jsonl"
+
+[departments.service]
+name = "客服中心"
+[departments.logistics]
+name = "物流部"
+
+[[taxonomy]]
+code = "logistics"
+name = "物流"
+department = "logistics"
+keywords = { "快递" = 2.0 }
+
+[[taxonomy]]
+code = "other"
+name = "其他"
+keywords = { "建议" = 1.0 }
+
+[sla.resolution]
+default = { urgent = "24h", expedited = "3wd", normal = "5wd" }
+"#;
+
+const TRAIN_LINES: &str = concat!(
+    r#"{"id":"t1","text":"包裹还在路上","category":"logistics"}"#,
+    "\n",
+    r#"{"id":"t2","text":"希望增加营业时间","category":"other"}"#,
+    "\n",
+);
+
+/// A policy directory with `policy.toml` and, if given, `data/train.jsonl`.
+fn policy_dir(name: &str, policy: &str, training: Option<&[u8]>) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tousu-classify-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+    std::fs::write(dir.join("policy.toml"), policy).expect("write policy");
+    if let Some(bytes) = training {
+        std::fs::write(dir.join("data/train.jsonl"), bytes).expect("write training");
+    }
+    dir
+}
+
+fn load_errors(dir: &std::path::Path) -> Vec<Diagnostic> {
+    match Policy::load(&dir.join("policy.toml")) {
+        Ok((_, warnings)) => panic!("should fail; warnings {warnings:?}"),
+        Err(diagnostics) => diagnostics,
+    }
+}
+
+#[test]
+fn a_policy_with_training_data_loads_it_and_versions_it() {
+    let dir = policy_dir("ok", TRAINED_POLICY, Some(TRAIN_LINES.as_bytes()));
+    let (policy, warnings) = Policy::load(&dir.join("policy.toml")).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        policy.classifier_training_file.as_deref(),
+        Some("data/train.jsonl")
+    );
+    let ids: Vec<&str> = policy
+        .classifier_training
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(ids, ["t1", "t2"]);
+    let classifier = Classifier::with_training(
+        &policy.taxonomy,
+        policy.classify_threshold,
+        &policy.classifier_training,
+    )
+    .expect("trains");
+    assert!(classifier.model().is_some());
+
+    // Changing the training data changes the version; the policy text
+    // alone (no directory to read the file from) has yet another.
+    let first = policy.version.clone();
+    std::fs::write(
+        dir.join("data/train.jsonl"),
+        format!(
+            "{TRAIN_LINES}{}\n",
+            r#"{"id":"t3","text":"快递","category":"logistics"}"#
+        ),
+    )
+    .expect("write");
+    let (changed, _) = Policy::load(&dir.join("policy.toml")).expect("loads");
+    assert_ne!(changed.version, first);
+    let (text_only, warnings) = Policy::from_toml(TRAINED_POLICY, "p.toml").expect("loads");
+    assert_ne!(text_only.version, first);
+    assert!(text_only.classifier_training.is_empty());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(
+        (warnings[0].line, warnings[0].severity),
+        (3, Severity::Warning)
+    );
+    assert!(
+        warnings[0].message.contains("keywords only"),
+        "{}",
+        warnings[0]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_training_file_is_reported_at_the_key() {
+    let dir = policy_dir("missing", TRAINED_POLICY, None);
+    let errors = load_errors(&dir);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert!(e.file.ends_with("policy.toml"), "{e}");
+    assert_eq!((e.line, e.column), (3, 23), "{e}");
+    assert!(
+        e.message.contains("cannot read") && e.message.contains("train.jsonl"),
+        "{e}"
+    );
+    let empty = policy_dir(
+        "empty-key",
+        &TRAINED_POLICY.replace("data/train.jsonl", " "),
+        None,
+    );
+    let errors = load_errors(&empty);
+    assert!(
+        errors[0].message.contains("must name a JSONL file"),
+        "{errors:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn a_malformed_training_record_is_reported_at_its_line_in_the_training_file() {
+    let broken = format!(
+        "{TRAIN_LINES}\n{}\n",
+        r#"{"id":"t3","text":"x","categroy":"logistics"}"#
+    );
+    let dir = policy_dir("malformed", TRAINED_POLICY, Some(broken.as_bytes()));
+    let errors = load_errors(&dir);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert!(e.file.ends_with("train.jsonl"), "{e}");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("categroy"), "{e}");
+    assert!(e.to_string().contains("train.jsonl:4:"), "{e}");
+
+    for (name, bytes, expected) in [
+        ("latin1", b"{\"id\":\"caf\xe9\"}\n".as_slice(), "not UTF-8"),
+        ("nothing", b"\n\n".as_slice(), "has no samples"),
+    ] {
+        let dir = policy_dir(name, TRAINED_POLICY, Some(bytes));
+        let errors = load_errors(&dir);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == 3 && e.message.contains(expected)),
+            "{name}: {errors:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn training_labels_outside_the_taxonomy_are_reported_at_their_lines() {
+    let lines = format!(
+        "{TRAIN_LINES}{}\n{}\n",
+        r#"{"id":"t3","text":"电梯坏了","category":"facilities_environment"}"#,
+        r#"{"id":"t4","text":"乱收费","category":"price_billing"}"#
+    );
+    let dir = policy_dir("labels", TRAINED_POLICY, Some(lines.as_bytes()));
+    let errors = load_errors(&dir);
+    let found: Vec<(usize, bool)> = errors
+        .iter()
+        .map(|e| (e.line, e.file.ends_with("train.jsonl")))
+        .collect();
+    assert_eq!(found, [(3, true), (4, true)], "{errors:?}");
+    assert!(
+        errors[0].message.contains("`facilities_environment`"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].message.contains("known: logistics, other"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[1].message.contains("\"t4\""), "{}", errors[1]);
+
+    // A training file for another taxonomy altogether: the first 20 lines
+    // one by one, then a count at the key.
+    let many: String = (0..50)
+        .map(|i| format!("{{\"id\":\"m{i}\",\"text\":\"x\",\"category\":\"elsewhere\"}}\n"))
+        .collect();
+    let dir2 = policy_dir("many-labels", TRAINED_POLICY, Some(many.as_bytes()));
+    let errors = load_errors(&dir2);
+    assert_eq!(errors.len(), 21, "{errors:?}");
+    assert!(errors[0].file.ends_with("policy.toml"), "{}", errors[0]);
+    assert!(errors[0].message.contains("50 samples"), "{}", errors[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
 }

@@ -13,6 +13,7 @@
 //! (`POST /v1/explain`, gRPC `RoutingService/Explain`).
 
 pub mod explain;
+pub mod reload;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -71,10 +72,9 @@ pub fn policy_offset(policy: &Policy) -> time::UtcOffset {
 }
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let policy = Arc::new(load_policy(&config)?);
-    let offset = policy_offset(&policy);
-    let mut engine = Engine::new(policy.clone(), offset)
-        .map_err(|e| anyhow::anyhow!("policy {}: {e}", config.policy.display()))?;
+    // A policy file that does not load stops the service before it binds.
+    let file_policy = load_policy(&config)?;
+    let policy_file = config.policy.clone();
     let ctx = tousu_kit::boot(
         &ServiceSpec {
             name: NAME,
@@ -83,11 +83,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config,
     )
     .await?;
+    let store = reload::bucket(&ctx.js, ctx.config.stream_replicas).await?;
+    let policy =
+        Arc::new(reload::initial(&store, &reload::base_dir(&policy_file), file_policy).await);
+    let mut engine = Engine::new(policy.clone(), policy_offset(&policy))
+        .map_err(|e| anyhow::anyhow!("policy {}: {e}", policy_file.display()))?;
     let loaded = load_index(&ctx.pool, &mut engine, &policy)
         .await
         .context("rebuilding the similarity index")?;
     tracing::info!(loaded, "similarity index rebuilt");
     let engine: explain::Shared = Arc::new(Mutex::new(engine));
+    {
+        let engine = engine.clone();
+        ctx.tracker.spawn(reload::watch(
+            store,
+            reload::base_dir(&policy_file),
+            NAME,
+            ctx.cancel.clone(),
+            move |policy| {
+                let offset = policy_offset(&policy);
+                engine
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_policy(Arc::new(policy), offset)
+            },
+        ));
+    }
     ctx.spawn_consumer(
         ConsumerSpec::new("routing", &["tousu.evt.complaint.received.>"]),
         Arc::new(Router {

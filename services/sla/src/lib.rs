@@ -6,7 +6,7 @@
 //! [`watch_deadlines`] claims running clocks whose deadline has passed and
 //! publishes `sla.breached` in the same transaction.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
@@ -18,6 +18,7 @@ use tousu_domain::{Grade, Urgency};
 use tousu_kit::{Config, Running, ServiceSpec};
 use tousu_policy::schema::{Policy, Step};
 use tousu_proto::v1 as pb;
+use tousu_routing::reload;
 use uuid::Uuid;
 
 pub const NAME: &str = "sla";
@@ -28,8 +29,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let policy = tousu_routing::load_policy(&config)?;
-    let calendar = load_calendar(&config.policy, &policy)?;
+    let file_policy = tousu_routing::load_policy(&config)?;
+    let policy_file = config.policy.clone();
+    load_calendar(&reload::base_dir(&policy_file), &file_policy)?;
     let ctx = tousu_kit::boot(
         &ServiceSpec {
             name: NAME,
@@ -38,13 +40,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config,
     )
     .await?;
+    let dir = reload::base_dir(&policy_file);
+    let store = reload::bucket(&ctx.js, ctx.config.stream_replicas).await?;
+    let policy = reload::initial(&store, &dir, file_policy).await;
+    let rules = Rules::new(policy, &dir)?;
+    let arm = Arc::new(Arm {
+        rules: RwLock::new(Arc::new(rules)),
+        outbox: ctx.outbox.clone(),
+    });
+    {
+        let arm = arm.clone();
+        let calendars = dir.clone();
+        ctx.tracker.spawn(reload::watch(
+            store,
+            dir,
+            NAME,
+            ctx.cancel.clone(),
+            move |policy| {
+                let rules = Rules::new(policy, &calendars).map_err(|e| e.to_string())?;
+                *arm.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+                Ok(())
+            },
+        ));
+    }
     ctx.spawn_consumer(
         ConsumerSpec::new("sla", &["tousu.evt.complaint.assigned.>"]),
-        Arc::new(Arm {
-            policy,
-            calendar,
-            outbox: ctx.outbox.clone(),
-        }),
+        arm,
     );
     ctx.tracker.spawn(watch_deadlines(
         ctx.pool.clone(),
@@ -54,31 +75,38 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tousu_kit::serve(&ctx, axum::Router::new(), None).await
 }
 
-/// The policy's calendar, from `calendars/<name>/` beside the policy file.
-fn load_calendar(
-    policy_file: &std::path::Path,
-    policy: &Policy,
-) -> anyhow::Result<Option<Calendar>> {
+/// The policy's calendar, from `calendars/<name>/` in the policies
+/// directory `dir` (where the policy file is).
+fn load_calendar(dir: &std::path::Path, policy: &Policy) -> anyhow::Result<Option<Calendar>> {
     let Some(name) = &policy.calendar else {
         return Ok(None);
     };
-    let dir = policy_file
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .join("calendars");
-    Calendar::load(&dir, name)
+    Calendar::load(&dir.join("calendars"), name)
         .map(Some)
         .map_err(|e| anyhow::anyhow!("calendar {name} of policy {}: {e}", policy.name))
 }
 
-/// Arms the resolution clock when a complaint is assigned.
-pub struct Arm {
+/// The policy in force and its calendar; replaced whole on a reload.
+pub struct Rules {
     policy: Policy,
     calendar: Option<Calendar>,
+}
+
+impl Rules {
+    /// `dir`: the policies directory (calendars are in `dir/calendars`).
+    fn new(policy: Policy, dir: &std::path::Path) -> anyhow::Result<Rules> {
+        let calendar = load_calendar(dir, &policy)?;
+        Ok(Rules { policy, calendar })
+    }
+}
+
+/// Arms the resolution clock when a complaint is assigned.
+pub struct Arm {
+    rules: RwLock<Arc<Rules>>,
     outbox: Outbox,
 }
 
-impl Arm {
+impl Rules {
     /// The resolution deadline from `started` and why. Working-time targets
     /// need the calendar; when it has no data for the dates involved (a
     /// year not yet published), they count as calendar time and the
@@ -149,6 +177,7 @@ impl Handler for Arm {
         conn: &mut PgConnection,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
+        let rules = self.rules.read().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(Payload::Assigned(assigned)) = &delivery.event.payload else {
             return Ok(());
         };
@@ -171,7 +200,7 @@ impl Handler for Arm {
             .as_ref()
             .map(|a| a.sla_policy.as_str())
             .filter(|v| !v.is_empty());
-        let (deadline, explanation, calendar) = self.resolution(started, grade, urgency, variant);
+        let (deadline, explanation, calendar) = rules.resolution(started, grade, urgency, variant);
         let fresh = sqlx::query(
             "INSERT INTO clocks (complaint_id, target, department, started_at, deadline, explanation, policy_version)
              VALUES ($1, 'resolution', $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -181,7 +210,7 @@ impl Handler for Arm {
         .bind(started)
         .bind(deadline)
         .bind(&explanation)
-        .bind(&self.policy.version)
+        .bind(&rules.policy.version)
         .execute(&mut *conn)
         .await?
         .rows_affected()
@@ -191,7 +220,7 @@ impl Handler for Arm {
                 .enqueue(
                     conn,
                     delivery.complaint_id,
-                    &self.policy.version,
+                    &rules.policy.version,
                     Payload::SlaStarted(pb::SlaStarted {
                         target: pb::SlaTarget::Resolution as i32,
                         department,

@@ -8,4 +8,5 @@ mod dlq;
 mod explain;
 mod first_path;
 mod idempotency;
+mod reload;
 mod restart;
