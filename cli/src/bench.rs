@@ -326,14 +326,7 @@ fn uuid_like() -> String {
 pub fn classify(file: &Path, policy: &Path, show_misses: bool) -> anyhow::Result<()> {
     use tousu_policy::classify::Classifier;
 
-    let (policy, _) = tousu_policy::schema::Policy::load(policy).map_err(|diagnostics| {
-        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
-        anyhow::anyhow!(
-            "{} is not a valid policy:\n{}",
-            policy.display(),
-            lines.join("\n")
-        )
-    })?;
+    let policy = crate::policy::load(policy)?;
     let keywords = Classifier::new(&policy.taxonomy, policy.classify_threshold)
         .map_err(|e| anyhow::anyhow!("taxonomy of {}: {e}", policy.name))?;
     // With `classifier_training`, the policy's classifier is keywords +
@@ -420,14 +413,7 @@ pub fn routing(
 ) -> anyhow::Result<()> {
     use tousu_policy::engine::{Complaint, Engine};
 
-    let (policy, _) = tousu_policy::schema::Policy::load(policy).map_err(|diagnostics| {
-        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
-        anyhow::anyhow!(
-            "{} is not a valid policy:\n{}",
-            policy.display(),
-            lines.join("\n")
-        )
-    })?;
+    let policy = crate::policy::load(policy)?;
     let text =
         std::fs::read_to_string(corpus).with_context(|| format!("reading {}", corpus.display()))?;
     let samples = tousu_policy::classify::load_jsonl(&text)

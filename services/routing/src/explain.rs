@@ -15,7 +15,6 @@ use tousu_kit::problem::FieldError;
 use tousu_policy::engine::{Complaint, Decision, Engine};
 use tousu_proto::routing::routing_service_server::{RoutingService, RoutingServiceServer};
 use tousu_proto::routing::{ExplainReply, ExplainRequest};
-use tousu_proto::v1 as pb;
 
 const CHANNELS: &[&str] = &["", "phone", "email", "webform", "wechat", "forum", "manual"];
 
@@ -142,14 +141,7 @@ fn reply(d: &Decision) -> ExplainReply {
         similar_complainants: d.similar.similar_complainants as u32,
         repeat_count: d.similar.repeat_count as u32,
         linked: d.similar.linked.clone(),
-        rules: d
-            .hits
-            .iter()
-            .map(|h| pb::RuleHit {
-                rule: h.rule.clone(),
-                reason: h.reason.clone(),
-            })
-            .collect(),
+        rules: crate::hits(d),
         policy_version: d.policy_version.clone(),
     }
 }

@@ -177,7 +177,8 @@ pub fn pb_urgency(u: Urgency) -> pb::Urgency {
     }
 }
 
-fn hits(d: &Decision) -> Vec<pb::RuleHit> {
+/// The decision's explanation as protobuf rule hits.
+pub(crate) fn hits(d: &Decision) -> Vec<pb::RuleHit> {
     d.hits
         .iter()
         .map(|h| pb::RuleHit {
