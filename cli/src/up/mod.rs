@@ -272,9 +272,13 @@ fn print_endpoints(e: &Endpoints, logs: &Path, policy: &Path, version: &str) {
     for service in Service::ALL {
         let name = service.name();
         let (http, grpc) = default_ports(name);
-        // Only intake and desk serve gRPC so far; the others keep their port free.
+        // sla and notify serve no gRPC yet; they keep their port free.
         let (note, grpc) = match service {
-            Service::Intake => ("POST /v1/complaints", format!("127.0.0.1:{grpc}")),
+            Service::Intake => (
+                "POST /v1/complaints, /v1/channels/*, GET /form",
+                format!("127.0.0.1:{grpc}"),
+            ),
+            Service::Routing => ("POST /v1/explain", format!("127.0.0.1:{grpc}")),
             Service::Desk => ("GET /v1/complaints/{id}", format!("127.0.0.1:{grpc}")),
             _ => ("", "-".to_owned()),
         };
