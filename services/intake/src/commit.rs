@@ -561,24 +561,32 @@ impl Worker {
         self.outbox.enqueue_many(&mut tx, "", events).await?;
         tx.commit().await?;
 
-        // Duplicates answer with the complaint their key points at.
-        let dup_keys: Vec<&str> = intents
-            .iter()
-            .filter(|i| duplicate(i))
-            .filter_map(|i| i.dedup_key.as_deref())
-            .collect();
-        let originals: HashMap<String, (Uuid, String)> = if dup_keys.is_empty() {
+        // Duplicates answer with the complaint their key points at, and say
+        // whether the first copy joined it as a follow-up.
+        let dups: Vec<&Intent> = intents.iter().copied().filter(|i| duplicate(i)).collect();
+        let originals: HashMap<String, (Uuid, String, bool)> = if dups.is_empty() {
             HashMap::new()
         } else {
-            sqlx::query_as::<_, (String, Uuid, String)>(
-                "SELECT d.key, c.id, c.tracking_no FROM dedup_keys d JOIN complaints c ON c.id = d.complaint_id
-                 WHERE d.key = ANY($1)",
+            let keys: Vec<&str> = dups.iter().filter_map(|i| i.dedup_key.as_deref()).collect();
+            let channels: Vec<&str> = dups.iter().map(|i| i.valid.channel.as_str()).collect();
+            let msgs: Vec<&str> = dups
+                .iter()
+                .map(|i| i.valid.channel_message_id.as_str())
+                .collect();
+            sqlx::query_as::<_, (String, Uuid, String, bool)>(
+                "SELECT d.key, c.id, c.tracking_no,
+                        EXISTS (SELECT 1 FROM follow_ups f WHERE f.complaint_id = c.id
+                                AND f.channel = u.channel AND f.channel_message_id = u.msg)
+                 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(key, channel, msg)
+                 JOIN dedup_keys d ON d.key = u.key JOIN complaints c ON c.id = d.complaint_id",
             )
-            .bind(&dup_keys)
+            .bind(&keys)
+            .bind(&channels)
+            .bind(&msgs)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|(k, id, no)| (k, (id, no)))
+            .map(|(k, id, no, follow_up)| (k, (id, no, follow_up)))
             .collect()
         };
         let mut receipts = Vec::with_capacity(n);
@@ -586,14 +594,15 @@ impl Worker {
             receipts.push(match &outcome[idx] {
                 Outcome::Duplicate => {
                     let key = i.dedup_key.as_deref().unwrap_or_default();
-                    let (id, tracking_no) = originals.get(key).cloned().ok_or_else(|| {
-                        Unavailable(format!("dedup key {key} points at no complaint"))
-                    })?;
+                    let (id, tracking_no, follow_up) =
+                        originals.get(key).cloned().ok_or_else(|| {
+                            Unavailable(format!("dedup key {key} points at no complaint"))
+                        })?;
                     Receipt {
                         id,
                         tracking_no,
                         duplicate: true,
-                        follow_up: false,
+                        follow_up,
                     }
                 }
                 Outcome::New => Receipt {

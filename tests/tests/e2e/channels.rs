@@ -171,6 +171,9 @@ async fn wechat_plaintext_messages_become_complaints_merged_per_openid() {
         joined_reply.contains(&tracking) && joined_reply.contains("补充"),
         "{joined_reply}"
     );
+    // Tencent's retry of the merged message gets the same answer.
+    let retried = reply_content(&wechat_post(&stack, &more, now()).await.body);
+    assert_eq!(retried, joined_reply);
     // Another person: another complaint.
     let other = wechat_text(
         "oW_openid_002",
