@@ -91,6 +91,16 @@ pub struct Inbound {
     pub extra: Vec<(String, String)>,
 }
 
+impl Inbound {
+    /// The value of fact `key` in [`extra`](Inbound::extra), if any.
+    pub fn extra(&self, key: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Why a message could not be parsed: the part at fault and what is wrong
 /// with it. HTTP turns these into problem+json `errors`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -34,14 +34,6 @@ fn invalid(event: &str, body: &[u8]) -> Invalid {
     }
 }
 
-fn extra<'a>(inbound: &'a Inbound, key: &str) -> Option<&'a str> {
-    inbound
-        .extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The fixture as JSON, changed by `edit`, serialized again.
 fn with(body: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(body).unwrap();
@@ -206,15 +198,15 @@ fn topic_starter_in_chinese_opens_a_complaint_keyed_by_instance_and_post() {
     assert_eq!(p.reply_to, ["forum:forum.example.com:topic:5121"]);
     assert!(p.tracking_refs.is_empty() && p.attachments.is_empty());
     assert_eq!(
-        extra(&p, "url"),
+        p.extra("url"),
         Some("https://forum.example.com/t/topic/5121/1")
     );
-    assert_eq!(extra(&p, "topic_id"), Some("5121"));
-    assert_eq!(extra(&p, "post_number"), Some("1"));
-    assert_eq!(extra(&p, "category_id"), Some("7"));
-    assert_eq!(extra(&p, "category_slug"), Some("complaints"));
-    assert_eq!(extra(&p, "reply_to_post_number"), None);
-    assert_eq!(extra(&p, "author_staff"), None);
+    assert_eq!(p.extra("topic_id"), Some("5121"));
+    assert_eq!(p.extra("post_number"), Some("1"));
+    assert_eq!(p.extra("category_id"), Some("7"));
+    assert_eq!(p.extra("category_slug"), Some("complaints"));
+    assert_eq!(p.extra("reply_to_post_number"), None);
+    assert_eq!(p.extra("author_staff"), None);
     assert!(!f.anonymous && f.phone.is_none() && f.email.is_none());
 }
 
@@ -249,11 +241,11 @@ fn reply_post_joins_the_topic_thread() {
     );
     assert_eq!(p.original, "", "raw needed no cleaning");
     assert_eq!(
-        extra(&p, "url"),
+        p.extra("url"),
         Some("https://forum.example.com/t/topic/5121/3")
     );
-    assert_eq!(extra(&p, "post_number"), Some("3"));
-    assert_eq!(extra(&p, "reply_to_post_number"), Some("1"));
+    assert_eq!(p.extra("post_number"), Some("3"));
+    assert_eq!(p.extra("reply_to_post_number"), Some("1"));
 }
 
 #[test]
@@ -277,7 +269,7 @@ fn edits_get_one_key_per_distinct_text() {
         created.fields.channel_message_id
     );
     assert_eq!(edited.reply_to, created.thread_keys);
-    assert_eq!(extra(&edited, "event"), Some("post_edited"));
+    assert_eq!(edited.extra("event"), Some("post_edited"));
     assert!(
         edited
             .fields
@@ -338,12 +330,12 @@ fn english_post_keeps_slug_url_and_category() {
             .ends_with("Thanks,\nEmily")
     );
     assert_eq!(
-        extra(&p, "url"),
+        p.extra("url"),
         Some(
             "https://community.example.org/t/charged-twice-for-march-invoice-support-ticket-closed/30117/1"
         )
     );
-    assert_eq!(extra(&p, "category_slug"), Some("billing"));
+    assert_eq!(p.extra("category_slug"), Some("billing"));
     assert_eq!(p.thread_keys, ["forum:community.example.org:topic:30117"]);
 }
 
@@ -367,7 +359,7 @@ fn instance_header_is_reduced_to_the_lower_case_host() {
     }
     let p = post("post_created", "http://bbs.example.cn:8080", STARTER_ZH);
     assert_eq!(
-        extra(&p, "url"),
+        p.extra("url"),
         Some("http://bbs.example.cn:8080/t/topic/5121/1")
     );
     for bad in [
@@ -477,7 +469,7 @@ fn staff_authors_are_flagged() {
         v["post"]["moderator"] = json!(true);
     });
     let p = post("post_created", INSTANCE, &body);
-    assert_eq!(extra(&p, "author_staff"), Some("true"));
+    assert_eq!(p.extra("author_staff"), Some("true"));
 }
 
 #[test]
@@ -495,14 +487,14 @@ fn missing_slug_or_post_number_still_gives_a_topic_url() {
         v["post"]["topic_slug"] = Value::Null;
     });
     let p = post("post_created", INSTANCE, &body);
-    assert_eq!(extra(&p, "url"), Some("https://forum.example.com/t/5121/1"));
+    assert_eq!(p.extra("url"), Some("https://forum.example.com/t/5121/1"));
     let body = with(STARTER_ZH, |v| {
         v["post"]["topic_slug"] = json!("../../admin?x=1");
         v["post"]["post_number"] = Value::Null;
     });
     let p = post("post_created", INSTANCE, &body);
-    assert_eq!(extra(&p, "url"), Some("https://forum.example.com/t/5121"));
-    assert_eq!(extra(&p, "post_number"), None);
+    assert_eq!(p.extra("url"), Some("https://forum.example.com/t/5121"));
+    assert_eq!(p.extra("post_number"), None);
 }
 
 #[test]
@@ -624,10 +616,10 @@ fn generic_chinese_post() {
     assert_eq!(p.thread_keys, ["forum:bbs.example.cn:thread:t-40021"]);
     assert_eq!(p.reply_to, p.thread_keys);
     assert_eq!(
-        extra(&p, "url"),
+        p.extra("url"),
         Some("https://bbs.example.cn/thread-40021-1-1.html")
     );
-    assert_eq!(extra(&p, "thread_id"), Some("t-40021"));
+    assert_eq!(p.extra("thread_id"), Some("t-40021"));
     assert_eq!(p.original, "");
 }
 

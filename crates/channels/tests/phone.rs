@@ -2,8 +2,8 @@
 //! bodies (fixtures/phone), happy and unhappy paths.
 
 use serde_json::{Value, json};
+use tousu_channels::Invalid;
 use tousu_channels::phone::{NOTES_HEADING, parse};
-use tousu_channels::{Inbound, Invalid};
 
 const RECORD_ZH: &[u8] = include_bytes!("fixtures/phone/call_record_zh.json");
 const RECORD_EN: &[u8] = include_bytes!("fixtures/phone/call_record_en.json");
@@ -13,14 +13,6 @@ const NO_TEXT: &[u8] = include_bytes!("fixtures/phone/call_record_no_text.json")
 const WRONG_TYPES: &[u8] = include_bytes!("fixtures/phone/call_record_wrong_types.json");
 const CDR_ZH: &[u8] = include_bytes!("fixtures/phone/freeswitch_cdr_zh.json");
 const CDR_NO_TEXT: &[u8] = include_bytes!("fixtures/phone/freeswitch_cdr_no_text.json");
-
-fn extra<'a>(inbound: &'a Inbound, key: &str) -> Option<&'a str> {
-    inbound
-        .extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
 
 fn with(body: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(body).unwrap();
@@ -54,21 +46,21 @@ fn chinese_call_with_transcript_and_notes() {
         notes,
         "客户反映安装人员划伤地板，要求赔偿维修费用约800元。已安抚，承诺24小时内回电。"
     );
-    assert_eq!(extra(&c, "callee"), Some("4008123123"));
-    assert_eq!(extra(&c, "agent_id"), Some("A1042"));
-    assert_eq!(extra(&c, "ended_at"), Some("2026-11-22T10:23:41+08:00"));
-    assert_eq!(extra(&c, "duration_seconds"), Some("518"));
+    assert_eq!(c.extra("callee"), Some("4008123123"));
+    assert_eq!(c.extra("agent_id"), Some("A1042"));
+    assert_eq!(c.extra("ended_at"), Some("2026-11-22T10:23:41+08:00"));
+    assert_eq!(c.extra("duration_seconds"), Some("518"));
     assert_eq!(
-        extra(&c, "ivr_path"),
+        c.extra("ivr_path"),
         Some("欢迎致电 > 售后服务 > 投诉与建议 > 转人工")
     );
     assert_eq!(
-        extra(&c, "recording_url"),
+        c.extra("recording_url"),
         Some("https://recordings.example.cn/2026/11/22/CC20261122-0000173.wav")
     );
-    assert_eq!(extra(&c, "customer_ref"), Some("VIP-00381277"));
-    assert_eq!(extra(&c, "caller"), None);
-    assert_eq!(extra(&c, "caller_withheld"), None);
+    assert_eq!(c.extra("customer_ref"), Some("VIP-00381277"));
+    assert_eq!(c.extra("caller"), None);
+    assert_eq!(c.extra("caller_withheld"), None);
     assert!(c.tracking_refs.is_empty() && c.thread_keys.is_empty() && c.reply_to.is_empty());
 }
 
@@ -83,15 +75,11 @@ fn english_call_with_notes_only_and_numeric_ids() {
     let d = f.description.as_deref().unwrap();
     assert!(d.starts_with("Caller reports duplicate charge of GBP 89.00"));
     assert!(!d.contains(NOTES_HEADING), "notes alone need no heading");
-    assert_eq!(extra(&c, "agent_id"), Some("3107"));
-    assert_eq!(extra(&c, "duration_seconds"), Some("449"));
-    assert_eq!(
-        extra(&c, "recording_url"),
-        None,
-        "empty values are not kept"
-    );
-    assert_eq!(extra(&c, "ivr_path"), None);
-    assert_eq!(extra(&c, "customer_ref"), Some("CUST-55120"));
+    assert_eq!(c.extra("agent_id"), Some("3107"));
+    assert_eq!(c.extra("duration_seconds"), Some("449"));
+    assert_eq!(c.extra("recording_url"), None, "empty values are not kept");
+    assert_eq!(c.extra("ivr_path"), None);
+    assert_eq!(c.extra("customer_ref"), Some("CUST-55120"));
 }
 
 #[test]
@@ -104,10 +92,10 @@ fn withheld_number_is_still_a_complaint_marked_anonymous() {
     );
     assert!(f.anonymous);
     assert_eq!(f.phone, None);
-    assert_eq!(extra(&c, "caller"), Some("anonymous"));
-    assert_eq!(extra(&c, "caller_withheld"), Some("true"));
-    assert_eq!(extra(&c, "ivr_path"), Some("主菜单 > 3 > 匿名举报"));
-    assert_eq!(extra(&c, "callee"), Some("12345"));
+    assert_eq!(c.extra("caller"), Some("anonymous"));
+    assert_eq!(c.extra("caller_withheld"), Some("true"));
+    assert_eq!(c.extra("ivr_path"), Some("主菜单 > 3 > 匿名举报"));
+    assert_eq!(c.extra("callee"), Some("12345"));
     assert!(
         f.description
             .as_deref()
@@ -128,8 +116,8 @@ fn internal_or_missing_caller_is_anonymous_too() {
         let c = parse(&body).unwrap();
         assert!(c.fields.anonymous, "{caller}");
         assert_eq!(c.fields.phone, None);
-        assert_eq!(extra(&c, "caller"), raw);
-        assert_eq!(extra(&c, "caller_withheld"), Some("true"));
+        assert_eq!(c.extra("caller"), raw);
+        assert_eq!(c.extra("caller_withheld"), Some("true"));
     }
     // A CTI that sends the number as a JSON number.
     let body = with(RECORD_ZH, |v| v["caller"] = json!(13812345678u64));
@@ -225,7 +213,7 @@ fn timestamps_must_be_rfc3339_and_in_order() {
         c.fields.occurred_at.as_deref(),
         Some("2026-11-22T02:15:03Z")
     );
-    assert_eq!(extra(&c, "duration_seconds"), None);
+    assert_eq!(c.extra("duration_seconds"), None);
 }
 
 #[test]
@@ -233,7 +221,7 @@ fn ivr_path_must_be_an_array() {
     let body = with(RECORD_ZH, |v| v["ivr_path"] = json!("欢迎致电 > 售后服务"));
     assert_eq!(fields(&parse(&body).unwrap_err()), ["ivr_path"]);
     let body = with(RECORD_ZH, |v| v["ivr_path"] = json!([]));
-    assert_eq!(extra(&parse(&body).unwrap(), "ivr_path"), None);
+    assert_eq!(parse(&body).unwrap().extra("ivr_path"), None);
 }
 
 #[test]
@@ -281,17 +269,17 @@ fn freeswitch_cdr_with_url_encoded_chinese_transcript() {
             "您好，我要投诉。我在你们网上营业厅办的宽带提速，钱扣了199元，网速还是100M没变。客服说“系统延迟”，已经一个星期了！\n\n坐席备注 / Agent notes:\n客户要求退还199元或立即提速；已提交工单，承诺48小时内处理。"
         )
     );
-    assert_eq!(extra(&c, "callee"), Some("4008123123"));
-    assert_eq!(extra(&c, "agent_id"), Some("1042@default"));
-    assert_eq!(extra(&c, "ended_at"), Some("2026-11-22T10:21:40+08:00"));
-    assert_eq!(extra(&c, "duration_seconds"), Some("397"));
-    assert_eq!(extra(&c, "ivr_path"), Some("主菜单 > 宽带业务 > 投诉"));
-    assert_eq!(extra(&c, "customer_ref"), Some("BB-3301-7765"));
+    assert_eq!(c.extra("callee"), Some("4008123123"));
+    assert_eq!(c.extra("agent_id"), Some("1042@default"));
+    assert_eq!(c.extra("ended_at"), Some("2026-11-22T10:21:40+08:00"));
+    assert_eq!(c.extra("duration_seconds"), Some("397"));
+    assert_eq!(c.extra("ivr_path"), Some("主菜单 > 宽带业务 > 投诉"));
+    assert_eq!(c.extra("customer_ref"), Some("BB-3301-7765"));
     assert_eq!(
-        extra(&c, "recording_url"),
+        c.extra("recording_url"),
         Some("https://rec.example.cn/fs/2026/11/22/0f6b2c1e-8c1d-4b0a-9d63-5e2f0a7c3b91.wav")
     );
-    assert_eq!(extra(&c, "hangup_cause"), Some("NORMAL_CLEARING"));
+    assert_eq!(c.extra("hangup_cause"), Some("NORMAL_CLEARING"));
 }
 
 #[test]
@@ -307,8 +295,8 @@ fn freeswitch_local_stamps_are_read_as_china_time_when_epochs_are_missing() {
         c.fields.occurred_at.as_deref(),
         Some("2026-11-22T10:15:03+08:00")
     );
-    assert_eq!(extra(&c, "ended_at"), Some("2026-11-22T10:25:00+08:00"));
-    assert_eq!(extra(&c, "duration_seconds"), Some("597"));
+    assert_eq!(c.extra("ended_at"), Some("2026-11-22T10:25:00+08:00"));
+    assert_eq!(c.extra("duration_seconds"), Some("597"));
 
     let body = with(CDR_ZH, |v| {
         let vars = v["variables"].as_object_mut().unwrap();
@@ -369,8 +357,8 @@ fn freeswitch_cdr_without_text_is_invalid_and_with_notes_is_anonymous() {
     );
     assert!(c.fields.anonymous);
     assert_eq!(c.fields.phone, None);
-    assert_eq!(extra(&c, "caller"), Some("anonymous"));
-    assert_eq!(extra(&c, "caller_withheld"), Some("true"));
+    assert_eq!(c.extra("caller"), Some("anonymous"));
+    assert_eq!(c.extra("caller_withheld"), Some("true"));
     assert_eq!(
         c.fields.channel_message_id.as_deref(),
         Some("5c8e1d2a-0b9f-4e7d-a6c3-2f1e0d9c8b7a")

@@ -207,14 +207,6 @@ fn push(xml: &str, random: &[u8; 16], timestamp: &str, nonce: &str) -> (String, 
     (envelope, sig)
 }
 
-fn extra<'a>(inbound: &'a tousu_channels::Inbound, key: &str) -> Option<&'a str> {
-    inbound
-        .extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 // ---------------------------------------------------------------------------
 // Tencent's published sample vectors.
 
@@ -361,10 +353,10 @@ fn independently_encrypted_text_complaint_is_received() {
     assert_eq!(inbound.reply_to, [THREAD]);
     assert!(inbound.tracking_refs.is_empty());
     assert!(inbound.attachments.is_empty());
-    assert_eq!(extra(&inbound, "wechat_account"), Some(ACCOUNT));
-    assert_eq!(extra(&inbound, "wechat_msg_type"), Some("text"));
-    assert_eq!(extra(&inbound, "wechat_create_time"), Some("1763790000"));
-    assert_eq!(extra(&inbound, "wechat_media_id"), None);
+    assert_eq!(inbound.extra("wechat_account"), Some(ACCOUNT));
+    assert_eq!(inbound.extra("wechat_msg_type"), Some("text"));
+    assert_eq!(inbound.extra("wechat_create_time"), Some("1763790000"));
+    assert_eq!(inbound.extra("wechat_media_id"), None);
 }
 
 #[test]
@@ -476,10 +468,10 @@ fn voice_uses_the_recognition() {
         Some("快递员把包裹放在小区门口就走了，东西丢了，快递公司说不负责。")
     );
     assert_eq!(
-        extra(&inbound, "wechat_media_id"),
+        inbound.extra("wechat_media_id"),
         Some("Hk3p0W9xQ2mZr7VbT1sYc8Ld5Fg6Jn4Ae2Ku0Oi9Xw")
     );
-    assert_eq!(extra(&inbound, "wechat_format"), Some("amr"));
+    assert_eq!(inbound.extra("wechat_format"), Some("amr"));
     assert_eq!(inbound.thread_keys, [THREAD]);
 
     let inbound = inbound_of(fixture::VOICE_UNRECOGNIZED);
@@ -501,14 +493,14 @@ fn image_video_and_shortvideo_describe_the_media() {
         Some("[图片] http://mmbiz.qpic.cn/mmbiz_jpg/Xk2lq9b3T0pVwzE8/0")
     );
     assert_eq!(
-        extra(&inbound, "wechat_pic_url"),
+        inbound.extra("wechat_pic_url"),
         Some("http://mmbiz.qpic.cn/mmbiz_jpg/Xk2lq9b3T0pVwzE8/0")
     );
     assert_eq!(
-        extra(&inbound, "wechat_media_id"),
+        inbound.extra("wechat_media_id"),
         Some("Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4")
     );
-    assert_eq!(extra(&inbound, "wechat_msg_type"), Some("image"));
+    assert_eq!(inbound.extra("wechat_msg_type"), Some("image"));
 
     let inbound = inbound_of(fixture::VIDEO);
     assert_eq!(
@@ -516,7 +508,7 @@ fn image_video_and_shortvideo_describe_the_media() {
         Some("[视频] MediaId=Vd1Vd2Vd3Vd4Vd5Vd6Vd7Vd8Vd9Vd0VdAVdBVdCVdD")
     );
     assert_eq!(
-        extra(&inbound, "wechat_thumb_media_id"),
+        inbound.extra("wechat_thumb_media_id"),
         Some("Th1Th2Th3Th4Th5Th6Th7Th8Th9Th0ThAThBThCThD")
     );
 
@@ -525,7 +517,7 @@ fn image_video_and_shortvideo_describe_the_media() {
         inbound.fields.description.as_deref(),
         Some("[视频] MediaId=Sv1Sv2Sv3Sv4Sv5Sv6Sv7Sv8Sv9Sv0SvASvBSvCSvD")
     );
-    assert_eq!(extra(&inbound, "wechat_msg_type"), Some("shortvideo"));
+    assert_eq!(inbound.extra("wechat_msg_type"), Some("shortvideo"));
 }
 
 #[test]
@@ -549,10 +541,10 @@ fn location_fills_the_location_field() {
         Some("广东省广州市海珠区新港中路397号")
     );
     assert_eq!(
-        extra(&inbound, "wechat_location"),
+        inbound.extra("wechat_location"),
         Some("23.134521,113.358803")
     );
-    assert_eq!(extra(&inbound, "wechat_scale"), Some("20"));
+    assert_eq!(inbound.extra("wechat_scale"), Some("20"));
     // Without a label, the coordinates stand in for the place.
     let unlabeled = fixture::LOCATION.replace("<![CDATA[广东省广州市海珠区新港中路397号]]>", "");
     let inbound = inbound_of(&unlabeled);
@@ -577,7 +569,7 @@ fn link_fills_the_title() {
         )
     );
     assert_eq!(
-        extra(&inbound, "wechat_url"),
+        inbound.extra("wechat_url"),
         Some("https://mp.weixin.qq.com/s/3kT9xQ2mZr7VbT1sYc8Ld5")
     );
 }
@@ -589,7 +581,7 @@ fn unknown_types_are_described_by_their_type() {
         inbound.fields.description.as_deref(),
         Some("[file] 购物发票.pdf 电子发票")
     );
-    assert_eq!(extra(&inbound, "wechat_msg_type"), Some("file"));
+    assert_eq!(inbound.extra("wechat_msg_type"), Some("file"));
     assert_eq!(inbound.fields.title, None);
     let bare = "<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName>\
                 <CreateTime>1763790000</CreateTime><MsgType>miniprogrampage</MsgType>\

@@ -1,7 +1,7 @@
 //! The intake service's state, and the quarantine of rejected input.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde_json::Value;
 use sqlx::PgPool;
@@ -22,7 +22,7 @@ pub struct Intake {
     pub evidence: Evidence,
     pub config: Arc<Config>,
     /// (minute, count) of unauthenticated rejections stored.
-    unauthenticated: AtomicU64,
+    unauthenticated: Mutex<(i64, u64)>,
 }
 
 /// A rejected input, as kept in quarantine.
@@ -51,7 +51,7 @@ impl Intake {
             ),
             evidence,
             config: ctx.config.clone(),
-            unauthenticated: AtomicU64::new(0),
+            unauthenticated: Mutex::new((0, 0)),
         }
     }
 
@@ -86,29 +86,21 @@ impl Intake {
         }
     }
 
+    /// Whether another unauthenticated rejection may be stored this minute.
     fn admit_unauthenticated(&self) -> bool {
-        let minute = (time::OffsetDateTime::now_utc().unix_timestamp() / 60) as u64;
-        let mut current = self.unauthenticated.load(Ordering::Relaxed);
-        loop {
-            let (m, n) = (current >> 20, current & 0xF_FFFF);
-            let next = if m == minute {
-                (m << 20) | (n + 1)
-            } else {
-                (minute << 20) | 1
-            };
-            if m == minute && n >= UNAUTHENTICATED_PER_MINUTE {
-                metrics::counter!("tousu_intake_unauthenticated_dropped_total").increment(1);
-                return false;
-            }
-            match self.unauthenticated.compare_exchange(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
-            }
+        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
+        let mut window = self
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if window.0 != minute {
+            *window = (minute, 0);
         }
+        if window.1 >= UNAUTHENTICATED_PER_MINUTE {
+            metrics::counter!("tousu_intake_unauthenticated_dropped_total").increment(1);
+            return false;
+        }
+        window.1 += 1;
+        true
     }
 }

@@ -83,15 +83,8 @@ pub fn explain(engine: &Shared, r: &Request) -> Result<ExplainReply, Vec<FieldEr
     if !errors.is_empty() {
         return Err(errors);
     }
-    let language = if r
-        .description
-        .chars()
-        .any(|c| matches!(c, '\u{4e00}'..='\u{9fff}'))
-    {
-        "zh"
-    } else {
-        "en"
-    };
+    let chinese = r.description.chars().any(tousu_policy::text::is_han);
+    let language = if chinese { "zh" } else { "en" };
     let view = Complaint {
         id: "explain",
         channel: &r.channel,

@@ -84,8 +84,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )
     .await?;
     let store = reload::bucket(&ctx.js, ctx.config.stream_replicas).await?;
-    let policy =
-        Arc::new(reload::initial(&store, &reload::base_dir(&policy_file), file_policy).await);
+    let published = reload::published(&store, &reload::base_dir(&policy_file)).await;
+    let policy = Arc::new(published.unwrap_or(file_policy));
     let mut engine = Engine::new(policy.clone(), policy_offset(&policy))
         .map_err(|e| anyhow::anyhow!("policy {}: {e}", policy_file.display()))?;
     let loaded = load_index(&ctx.pool, &mut engine, &policy)
@@ -196,15 +196,7 @@ fn view(c: &pb::Complaint) -> Complaint<'_> {
     Complaint {
         id: &c.id,
         received_at: c.received_at.as_ref().and_then(tousu_bus::from_timestamp),
-        channel: match pb::Channel::try_from(c.channel) {
-            Ok(pb::Channel::Phone) => "phone",
-            Ok(pb::Channel::Email) => "email",
-            Ok(pb::Channel::Webform) => "webform",
-            Ok(pb::Channel::Wechat) => "wechat",
-            Ok(pb::Channel::Forum) => "forum",
-            Ok(pb::Channel::Manual) => "manual",
-            _ => "",
-        },
+        channel: tousu_bus::channel_from_pb(c.channel).map_or("", |c| c.as_str()),
         language: text(|c| &c.language),
         title: text(|c| &c.title),
         description: text(|c| &c.description),

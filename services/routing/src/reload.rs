@@ -58,19 +58,20 @@ pub fn parse(bytes: &[u8], dir: &Path) -> Result<Policy, String> {
         })
 }
 
-/// The policy in force at start: the published one when there is a valid
-/// one, else `file_policy` (from the `policy` setting).
-pub async fn initial(store: &kv::Store, dir: &Path, file_policy: Policy) -> Policy {
-    if let Ok(Some(bytes)) = store.get(KEY).await {
-        match parse(&bytes, dir) {
-            Ok(p) => {
-                tracing::info!(version = %p.version, "using the published policy");
-                return p;
-            }
-            Err(e) => tracing::error!(error = %e, "published policy refused; using the file"),
+/// The published policy, when there is a valid one: at start it wins over
+/// the file of the `policy` setting.
+pub async fn published(store: &kv::Store, dir: &Path) -> Option<Policy> {
+    let bytes = store.get(KEY).await.ok()??;
+    match parse(&bytes, dir) {
+        Ok(p) => {
+            tracing::info!(version = %p.version, "using the published policy");
+            Some(p)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "published policy refused; using the file");
+            None
         }
     }
-    file_policy
 }
 
 /// Watches the key; calls `take_up` with each valid new version until

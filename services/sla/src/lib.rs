@@ -29,9 +29,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let file_policy = tousu_routing::load_policy(&config)?;
-    let policy_file = config.policy.clone();
-    load_calendar(&reload::base_dir(&policy_file), &file_policy)?;
+    // The policy file and its calendar must load before anything binds.
+    let dir = reload::base_dir(&config.policy);
+    let file_rules = Rules::new(tousu_routing::load_policy(&config)?, &dir)?;
     let ctx = tousu_kit::boot(
         &ServiceSpec {
             name: NAME,
@@ -40,10 +40,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config,
     )
     .await?;
-    let dir = reload::base_dir(&policy_file);
     let store = reload::bucket(&ctx.js, ctx.config.stream_replicas).await?;
-    let policy = reload::initial(&store, &dir, file_policy).await;
-    let rules = Rules::new(policy, &dir)?;
+    let rules = match reload::published(&store, &dir).await {
+        Some(p) if p.version != file_rules.policy.version => {
+            Rules::new(p, &dir).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "published policy refused; using the file");
+                file_rules
+            })
+        }
+        _ => file_rules,
+    };
     let arm = Arc::new(Arm {
         rules: RwLock::new(Arc::new(rules)),
         outbox: ctx.outbox.clone(),
@@ -121,7 +127,13 @@ impl Rules {
         let target = self
             .policy
             .sla_target(Step::Resolution, grade, urgency, variant)
-            .unwrap_or_else(|| "5wd".parse().expect("a valid duration"));
+            // A policy that loaded has a resolution target for every grade
+            // × urgency (the check refuses it otherwise); 5 working days is
+            // the domain default should that ever change.
+            .unwrap_or(tousu_policy::schema::Duration {
+                amount: 5,
+                unit: tousu_policy::schema::Unit::WorkingDays,
+            });
         let head = format!(
             "resolution: grade {grade} ({}) × {} ({}){} → {target}, policy {}",
             grade.name_zh(),

@@ -163,7 +163,9 @@ pub(super) async fn submit(app: &App, raw: Raw) -> Response {
             "success".into(),
         );
     };
-    let language = language_of(&inbound);
+    let language = crate::submission::detect_language(
+        inbound.fields.description.as_deref().unwrap_or_default(),
+    );
     let key = Some(format!("wechat:{}", message.dedup_id()));
     match accept::accept(&app.intake, Channel::WeChat, inbound, key, true).await {
         Ok(receipt) => {
@@ -190,11 +192,6 @@ pub(super) async fn submit(app: &App, raw: Raw) -> Response {
         }
         Err(r) => reject(app, Some(Channel::WeChat), PATH, &raw, r.problem()).await,
     }
-}
-
-/// `zh` unless the message is written in English.
-fn language_of(inbound: &tousu_channels::Inbound) -> &'static str {
-    crate::submission::detect_language(inbound.fields.description.as_deref().unwrap_or_default())
 }
 
 /// The passive reply: the tracking number, in the complainant's language.
