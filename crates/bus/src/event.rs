@@ -84,7 +84,14 @@ fn type_and_token(payload: &Payload) -> (String, Option<String>) {
             p.assignment.as_ref().map(|a| a.department.clone()),
         ),
         Lifecycle(p) => (
-            format!("complaint.{}", lifecycle_name(p.status)),
+            format!(
+                "complaint.{}",
+                if p.action.is_empty() {
+                    lifecycle_name(p.status)
+                } else {
+                    p.action.clone()
+                }
+            ),
             Some(p.department.clone()),
         ),
         Regraded(_) => ("complaint.regraded".into(), None),

@@ -320,7 +320,7 @@ impl Handler for Router {
                 tracking_no: complaint.tracking_no.clone(),
                 summary: summary.clone(),
                 rules: hits(&d),
-                previous_department: String::new(),
+                ..Default::default()
             }),
         ];
         if d.grading.grade == Grade::MAJOR {
