@@ -85,18 +85,20 @@ impl Sample {
     }
 }
 
-/// A private stack for the benchmark; stopped on drop of the guard.
-struct Private {
+/// A private stack for the benchmarks; stopped on drop of the guard.
+pub(crate) struct Private {
     nats: tokio::process::Child,
-    nats_url: String,
-    database_url: String,
+    pub(crate) nats_url: String,
+    pub(crate) database_url: String,
     cluster: Option<Cluster>,
     intake: Option<tousu_kit::Running>,
     _dir: tempfile::TempDir,
 }
 
 impl Private {
-    async fn start(repo: &Path) -> anyhow::Result<(Self, String)> {
+    /// nats-server with JetStream on disk and a Postgres cluster with its
+    /// default durability, in a temporary directory.
+    pub(crate) async fn infra(repo: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("tousu-bench-")
             .tempdir_in("/tmp")?;
@@ -124,11 +126,16 @@ impl Private {
         let pg_port = free_port()?;
         let database_url =
             Cluster::start(private._dir.path(), pg_port, &mut private.cluster).await?;
+        private.nats_url = nats_url;
+        private.database_url = database_url;
+        Ok(private)
+    }
+
+    async fn start(repo: &Path) -> anyhow::Result<(Self, String)> {
+        let mut private = Private::infra(repo).await?;
         let mut config = tousu_kit::Config::defaults(tousu_intake::NAME);
-        private.nats_url = nats_url.clone();
-        private.database_url = database_url.clone();
-        config.nats_url = nats_url;
-        config.database_url = database_url;
+        config.nats_url = private.nats_url.clone();
+        config.database_url = private.database_url.clone();
         config.http_addr = "127.0.0.1:0".parse()?;
         config.grpc_addr = "127.0.0.1:0".parse()?;
         config.db_max_connections = 8;
@@ -138,7 +145,7 @@ impl Private {
         Ok((private, url))
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(running) = self.intake.take() {
             let _ = running.stop().await;
         }
@@ -149,7 +156,7 @@ impl Private {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

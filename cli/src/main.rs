@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_sla;
 mod dlq;
 mod policy;
 mod quarantine;
@@ -123,6 +124,8 @@ enum QuarantineCommand {
 enum BenchCommand {
     /// Accepted complaints per second over HTTP with durable commit, and p50/p99 latency.
     Intake(bench::IntakeArgs),
+    /// Timer fire lateness, burst fires per second, RSS and cold restart with a million pending timers.
+    Sla(bench_sla::SlaArgs),
     /// Accuracy and confusion matrix of the classifier on a labeled JSONL set.
     Classify {
         /// Labeled complaints, one JSON object per line with its `category`.
@@ -228,6 +231,10 @@ async fn main() -> ExitCode {
             BenchCommand::Intake(args) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 bench::intake(args, &up::repo_root(&cwd)).await
+            }
+            BenchCommand::Sla(args) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                bench_sla::sla(args, &up::repo_root(&cwd)).await
             }
         },
     };

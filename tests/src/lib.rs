@@ -123,6 +123,48 @@ pub fn default_policy() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/default.toml")
 }
 
+/// A copy of the default policy with some `[section]` tables replaced
+/// (e.g. `("sla.resolution", "default = { urgent = \"2s\", … }")`), in a
+/// temporary directory beside links to the shipped calendars and labeled
+/// sets, so the copy loads like the original. Keep the directory alive
+/// while the services run.
+pub fn policy_with(sections: &[(&str, &str)]) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let original = default_policy();
+    let shipped = original.parent().expect("policies directory");
+    let text = std::fs::read_to_string(&original)?;
+    let mut out = String::with_capacity(text.len());
+    let mut skipping = false;
+    for line in text.lines() {
+        let header = line.trim_start().starts_with('[');
+        if header {
+            skipping = false;
+            let name = line.trim().trim_start_matches('[').trim_end_matches(']');
+            if let Some((_, body)) = sections.iter().find(|(s, _)| *s == name) {
+                out.push_str(line);
+                out.push('\n');
+                out.push_str(body);
+                out.push('\n');
+                skipping = true;
+                continue;
+            }
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    for linked in ["calendars", "testdata"] {
+        std::os::unix::fs::symlink(
+            shipped.join(linked).canonicalize()?,
+            dir.path().join(linked),
+        )?;
+    }
+    let path = dir.path().join("test.toml");
+    std::fs::write(&path, out)?;
+    Ok((dir, path))
+}
+
 /// Runs `check` until it returns true or `timeout` passes.
 pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<()>
 where

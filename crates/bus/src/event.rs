@@ -17,7 +17,9 @@ pub trait EventExt {
     fn subject(&self) -> Result<String, InvalidValue>;
 }
 
-fn lifecycle_name(status: i32) -> String {
+/// The lower-case name of a status (`signed_for`, `resolved` …): the
+/// lifecycle event name when the event carries no action.
+pub fn lifecycle_name(status: i32) -> String {
     use tousu_proto::v1::Status;
     Status::try_from(status)
         .map(|s| {

@@ -34,7 +34,7 @@ pub mod trace;
 pub use consumer::{ConsumerSpec, Delivery, HandleError, Handler};
 pub use event::{
     EventExt, channel_from_pb, channel_to_pb, channel_token, decode_event, encode_event,
-    from_timestamp, to_timestamp,
+    from_timestamp, lifecycle_name, to_timestamp,
 };
 pub use outbox::{Outbox, Pending};
 pub use tousu_proto::v1::{Event, event::Payload};

@@ -144,6 +144,8 @@ pub enum Duration {
     Hours(u32),
     /// `Nm`: minutes, 24×7.
     Minutes(u32),
+    /// `Ns`: seconds, 24×7 (tests, drills and benchmarks).
+    Seconds(u32),
     /// `Nwh`: working hours.
     WorkingHours(u32),
     /// `Nwd`: working days, day of receipt not counted, ends at end of business.
@@ -165,7 +167,7 @@ impl FromStr for Duration {
         let (digits, unit) = s.split_at(split);
         if digits.is_empty() {
             return Err(err(
-                "expected a number followed by a unit: h, m, wh, wd or d (e.g. \"5wd\")",
+                "expected a number followed by a unit: h, m, s, wh, wd or d (e.g. \"5wd\")",
             ));
         }
         let n: u32 = digits
@@ -177,13 +179,14 @@ impl FromStr for Duration {
         match unit {
             "h" => Ok(Self::Hours(n)),
             "m" => Ok(Self::Minutes(n)),
+            "s" => Ok(Self::Seconds(n)),
             "wh" => Ok(Self::WorkingHours(n)),
             "wd" => Ok(Self::WorkingDays(n)),
             "d" => Ok(Self::CalendarDays(n)),
-            "" => Err(err("missing unit: expected h, m, wh, wd or d")),
+            "" => Err(err("missing unit: expected h, m, s, wh, wd or d")),
             _ => Err(err(&format!(
-                "unknown unit {unit:?}: expected h (hours), m (minutes), wh (working hours), \
-                 wd (working days) or d (calendar days)"
+                "unknown unit {unit:?}: expected h (hours), m (minutes), s (seconds), \
+                 wh (working hours), wd (working days) or d (calendar days)"
             ))),
         }
     }
@@ -195,6 +198,7 @@ impl Duration {
         match *self {
             Self::Hours(n)
             | Self::Minutes(n)
+            | Self::Seconds(n)
             | Self::WorkingHours(n)
             | Self::WorkingDays(n)
             | Self::CalendarDays(n) => n,
@@ -215,6 +219,7 @@ impl fmt::Display for Duration {
         match *self {
             Self::Hours(n) => write!(f, "{n}h"),
             Self::Minutes(n) => write!(f, "{n}m"),
+            Self::Seconds(n) => write!(f, "{n}s"),
             Self::WorkingHours(n) => write!(f, "{n}wh"),
             Self::WorkingDays(n) => write!(f, "{n}wd"),
             Self::CalendarDays(n) => write!(f, "{n}d"),
@@ -815,6 +820,47 @@ impl Calendar {
         Ok(time::Duration::new(total.as_secs(), total.subsec_nanos()))
     }
 
+    /// The earliest instant at which `amount` of working time has passed
+    /// since `from` (the inverse of [`Calendar::elapsed_working`]): a
+    /// deadline moved by a pause, or the instant a warning at 80 % of a
+    /// working-time budget falls. Zero gives `from`; the result lies inside
+    /// or at the end of a working interval, never in a gap after it.
+    pub fn add_working(
+        &self,
+        from: OffsetDateTime,
+        amount: time::Duration,
+    ) -> Result<OffsetDateTime, CalendarError> {
+        if amount <= time::Duration::ZERO {
+            return Ok(from);
+        }
+        let from_ts = from_odt(from)?;
+        let mut left = SignedDuration::new(amount.whole_seconds(), amount.subsec_nanoseconds());
+        let mut date = self.tz.to_datetime(from_ts).date();
+        // Bounded by the loaded years: `day` fails past the last one.
+        loop {
+            if let Day::Working { hours, .. } = self.day(date)? {
+                for iv in hours {
+                    let s = self.local(date, iv.start)?.max(from_ts);
+                    let e = self.local(date, iv.end)?;
+                    if e <= s {
+                        continue;
+                    }
+                    let span = e.duration_since(s);
+                    if span >= left {
+                        let at = s
+                            .checked_add(left)
+                            .map_err(|e| out_of_range(format!("working time: {e}")))?;
+                        return to_odt(at);
+                    }
+                    left = left
+                        .checked_sub(span)
+                        .ok_or_else(|| out_of_range("working time"))?;
+                }
+            }
+            date = next_day(date)?;
+        }
+    }
+
     // -- internals ----------------------------------------------------------
 
     fn weekday_hours(&self, date: civil::Date) -> &[Interval] {
@@ -898,6 +944,7 @@ impl Calendar {
         match duration {
             Duration::Hours(n) => self.clock(start, SignedDuration::from_hours(i64::from(n))),
             Duration::Minutes(n) => self.clock(start, SignedDuration::from_mins(i64::from(n))),
+            Duration::Seconds(n) => self.clock(start, SignedDuration::from_secs(i64::from(n))),
             Duration::WorkingHours(n) => {
                 self.working_time(start, SignedDuration::from_hours(i64::from(n)), trace)
             }
@@ -1047,7 +1094,7 @@ impl Calendar {
         };
         // Writing to a String cannot fail; the results are ignored on purpose.
         match duration {
-            Duration::Hours(_) | Duration::Minutes(_) => {
+            Duration::Hours(_) | Duration::Minutes(_) | Duration::Seconds(_) => {
                 let _ = write!(
                     s,
                     "{duration_words} from {} {tz}, counted 24×7 (nights, weekends and holidays \
@@ -1360,6 +1407,7 @@ fn words(d: Duration) -> String {
     let (n, unit) = match d {
         Duration::Hours(n) => (n, "hour"),
         Duration::Minutes(n) => (n, "minute"),
+        Duration::Seconds(n) => (n, "second"),
         Duration::WorkingHours(n) => (n, "working hour"),
         Duration::WorkingDays(n) => (n, "working day"),
         Duration::CalendarDays(n) => (n, "calendar day"),

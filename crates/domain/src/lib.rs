@@ -10,6 +10,7 @@
 //! - [`calendar`]: working-day calendars (调休 included) and SLA deadline arithmetic.
 
 pub mod calendar;
+pub mod clock;
 mod channel;
 mod contact;
 mod dept;

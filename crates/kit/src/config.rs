@@ -65,10 +65,18 @@ pub struct Config {
     pub forum_secret: String,
     /// Submissions of the public HTML form allowed per client address per minute.
     pub form_rate_per_minute: u32,
+    /// sla: number of timer partitions replicas share by lease (fixed for a
+    /// deployment: changing it needs all sla replicas stopped).
+    pub sla_partitions: u32,
+    /// sla: how long a partition lease lasts without renewal; a killed
+    /// replica's partitions are taken over within this time.
+    pub sla_lease_secs: u64,
+    /// sla: how far ahead each replica holds its timers in memory.
+    pub sla_horizon_secs: u64,
 }
 
 /// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
-pub const SETTINGS: [&str; 22] = [
+pub const SETTINGS: [&str; 25] = [
     "nats_url",
     "database_url",
     "http_addr",
@@ -91,6 +99,9 @@ pub const SETTINGS: [&str; 22] = [
     "discourse_secret",
     "forum_secret",
     "form_rate_per_minute",
+    "sla_partitions",
+    "sla_lease_secs",
+    "sla_horizon_secs",
 ];
 
 /// Default ports per service (architecture §1).
@@ -132,6 +143,9 @@ impl Config {
             discourse_secret: String::new(),
             forum_secret: String::new(),
             form_rate_per_minute: 10,
+            sla_partitions: 64,
+            sla_lease_secs: 10,
+            sla_horizon_secs: 120,
         }
     }
 
@@ -204,6 +218,15 @@ impl Config {
             return Err(ConfigError(
                 "environment: must be letters, digits, '-' or '_'".into(),
             ));
+        }
+        if !(1..=4096).contains(&self.sla_partitions) {
+            return Err(ConfigError("sla_partitions: must be 1 to 4096".into()));
+        }
+        if !(2..=3600).contains(&self.sla_lease_secs) {
+            return Err(ConfigError("sla_lease_secs: must be 2 to 3600".into()));
+        }
+        if !(10..=86_400).contains(&self.sla_horizon_secs) {
+            return Err(ConfigError("sla_horizon_secs: must be 10 to 86400".into()));
         }
         if self.max_email_bytes < 1024 {
             return Err(ConfigError("max_email_bytes: must be at least 1024".into()));

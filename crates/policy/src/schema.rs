@@ -196,6 +196,8 @@ impl<'t> Diags<'t> {
 /// The unit of a [`Duration`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Unit {
+    /// `s`: seconds, 24×7 (tests and drills).
+    Seconds,
     /// `m`: minutes, 24×7.
     Minutes,
     /// `h`: hours, 24×7.
@@ -211,6 +213,7 @@ pub enum Unit {
 impl Unit {
     fn suffix(self) -> &'static str {
         match self {
+            Unit::Seconds => "s",
             Unit::Minutes => "m",
             Unit::Hours => "h",
             Unit::WorkingHours => "wh",
@@ -238,6 +241,7 @@ impl Duration {
     pub fn fixed_minutes(self) -> Option<u64> {
         let n = u64::from(self.amount);
         match self.unit {
+            Unit::Seconds => Some(n.div_ceil(60)),
             Unit::Minutes => Some(n),
             Unit::Hours => Some(n * 60),
             Unit::Days => Some(n * 24 * 60),
@@ -256,6 +260,7 @@ impl Duration {
     pub fn approx_minutes(self) -> u64 {
         let n = u64::from(self.amount);
         match self.unit {
+            Unit::Seconds => n.div_ceil(60),
             Unit::Minutes => n,
             Unit::Hours => n * 60,
             Unit::WorkingHours => n * 60 * 3,
@@ -286,6 +291,7 @@ impl From<calendar::Duration> for Duration {
     fn from(d: calendar::Duration) -> Self {
         let (amount, unit) = match d {
             calendar::Duration::Minutes(n) => (n, Unit::Minutes),
+            calendar::Duration::Seconds(n) => (n, Unit::Seconds),
             calendar::Duration::Hours(n) => (n, Unit::Hours),
             calendar::Duration::WorkingHours(n) => (n, Unit::WorkingHours),
             calendar::Duration::WorkingDays(n) => (n, Unit::WorkingDays),
@@ -299,6 +305,7 @@ impl Duration {
     /// The same duration for the calendar, which turns it into a deadline.
     pub fn to_calendar(self) -> calendar::Duration {
         match self.unit {
+            Unit::Seconds => calendar::Duration::Seconds(self.amount),
             Unit::Minutes => calendar::Duration::Minutes(self.amount),
             Unit::Hours => calendar::Duration::Hours(self.amount),
             Unit::WorkingHours => calendar::Duration::WorkingHours(self.amount),

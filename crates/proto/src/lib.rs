@@ -4,6 +4,7 @@
 //! - [`intake`]: `tousu.intake.v1.IntakeService` (submission over gRPC / NATS).
 //! - [`desk`]: `tousu.desk.v1.DeskService` (the case record).
 //! - [`routing`]: `tousu.routing.v1.RoutingService` (explain a decision).
+//! - [`sla`]: `tousu.sla.v1.SlaService` (clocks, deadline calculator, escalation acks).
 //!
 //! The modules nest like the protobuf packages because the generated code
 //! refers across packages with `super::` paths.
@@ -29,11 +30,17 @@ pub mod tousu {
             tonic::include_proto!("tousu.routing.v1");
         }
     }
+    pub mod sla {
+        pub mod v1 {
+            tonic::include_proto!("tousu.sla.v1");
+        }
+    }
 }
 
 pub use tousu::desk::v1 as desk;
 pub use tousu::intake::v1 as intake;
 pub use tousu::routing::v1 as routing;
+pub use tousu::sla::v1 as sla;
 pub use tousu::v1;
 
 pub use prost::Message;

@@ -10,3 +10,4 @@ mod first_path;
 mod idempotency;
 mod reload;
 mod restart;
+mod sla;

@@ -25,6 +25,14 @@ async fn explained_version(stack: &Stack) -> String {
         .to_owned()
 }
 
+/// The policy version sla has in force.
+async fn sla_version(stack: &Stack) -> String {
+    let r = http(stack.http("sla"), "GET", "/v1/policy", &[], b"")
+        .await
+        .unwrap();
+    r.json()["version"].as_str().unwrap_or_default().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_policy_is_taken_up_and_a_bad_one_refused() -> anyhow::Result<()> {
     let stack = Stack::start_only(&["intake", "routing", "sla"], |_, _| {}).await?;
@@ -52,8 +60,9 @@ async fn a_published_policy_is_taken_up_and_a_bad_one_refused() -> anyhow::Resul
     .map_err(|d| anyhow::anyhow!("{d:?}"))?;
     let new_version = new_version.version;
     assert_ne!(new_version, file_version);
+    // Both services take it up (each on its own watch of the bucket).
     wait_until(Duration::from_secs(10), || async {
-        explained_version(&stack).await == new_version
+        explained_version(&stack).await == new_version && sla_version(&stack).await == new_version
     })
     .await?;
 
@@ -98,6 +107,7 @@ async fn a_published_policy_is_taken_up_and_a_bad_one_refused() -> anyhow::Resul
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(explained_version(&stack).await, new_version);
+    assert_eq!(sla_version(&stack).await, new_version);
     let r = submit_json(
         stack.http("intake"),
         &json!({"description": "快递又丢了", "phone": "13812345678"}),
