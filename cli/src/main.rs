@@ -9,6 +9,7 @@
 //! - [`dlq`]: list and replay the dead-letter stream.
 //! - [`policy`]: validate a policy file.
 //! - [`quarantine`]: list, show and replay input intake rejected.
+//! - [`sla`]: the deadline calculator (`tousu sla deadline`).
 //! - [`bench`]: benchmarks that print figures (`tousu bench intake`).
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ mod dlq;
 mod policy;
 mod quarantine;
 mod service;
+mod sla;
 mod submit;
 mod tail;
 mod up;
@@ -81,6 +83,11 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// SLA tools.
+    Sla {
+        #[command(subcommand)]
+        command: SlaCommand,
     },
     /// Input intake rejected: list, show, replay.
     Quarantine {
@@ -174,6 +181,29 @@ enum DlqCommand {
 }
 
 #[derive(Subcommand)]
+enum SlaCommand {
+    /// The deadline of a duration from an instant on a working calendar,
+    /// with the days skipped and why (the clocks' own arithmetic).
+    Deadline {
+        /// Start, RFC 3339 (e.g. 2026-09-30T16:00:00+08:00).
+        #[arg(long)]
+        from: String,
+        /// 5wd (working days), 4wh (working hours), 24h, 30m, 15d (calendar days).
+        #[arg(long)]
+        duration: String,
+        /// Calendar name (a directory under --calendars).
+        #[arg(long, default_value = "cn")]
+        calendar: String,
+        /// Where the calendars are.
+        #[arg(long, default_value = "policies/calendars")]
+        calendars: PathBuf,
+        /// Ask a running sla service instead (e.g. http://127.0.0.1:8082).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum PolicyCommand {
     /// Parse and validate a policy file; exit 1 when it is invalid.
     Check { file: PathBuf },
@@ -202,6 +232,15 @@ async fn main() -> ExitCode {
         Command::Dlq { command } => match command {
             DlqCommand::List { nats, limit } => dlq::list(&nats, limit).await,
             DlqCommand::Replay { seq, nats } => dlq::replay(&nats, seq).await,
+        },
+        Command::Sla { command } => match command {
+            SlaCommand::Deadline {
+                from,
+                duration,
+                calendar,
+                calendars,
+                url,
+            } => sla::deadline(&from, &duration, &calendar, &calendars, url.as_deref()).await,
         },
         Command::Policy { command } => match command {
             PolicyCommand::Check { file } => policy::check(&file),

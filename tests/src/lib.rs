@@ -123,27 +123,48 @@ pub fn default_policy() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies/default.toml")
 }
 
+/// Tests in this binary run two at a time. Those that load the machine
+/// (thousands of timers, SIGKILL and restart) hold this shared; the one
+/// that checks a deadline fires within 100 ms holds it exclusively, so what
+/// it measures is tousu and not a neighbour's burst.
+pub static LOAD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A copy of the default policy with some `[section]` tables replaced
-/// (e.g. `("sla.resolution", "default = { urgent = \"2s\", … }")`), in a
+/// (e.g. `("sla.resolution", "default = { urgent = \"2s\", … }")`; for an
+/// array of tables such as `[[escalation]]`, every entry), in a
 /// temporary directory beside links to the shipped calendars and labeled
 /// sets, so the copy loads like the original. Keep the directory alive
 /// while the services run.
 pub fn policy_with(sections: &[(&str, &str)]) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
-    let original = default_policy();
+    profile_with("default", sections)
+}
+
+/// [`policy_with`] for another shipped profile (`property`, `bank` …).
+pub fn profile_with(
+    profile: &str,
+    sections: &[(&str, &str)],
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let original = default_policy().with_file_name(format!("{profile}.toml"));
     let shipped = original.parent().expect("policies directory");
     let text = std::fs::read_to_string(&original)?;
     let mut out = String::with_capacity(text.len());
     let mut skipping = false;
+    let mut replaced: Vec<&str> = Vec::new();
     for line in text.lines() {
         let header = line.trim_start().starts_with('[');
         if header {
             skipping = false;
             let name = line.trim().trim_start_matches('[').trim_end_matches(']');
-            if let Some((_, body)) = sections.iter().find(|(s, _)| *s == name) {
-                out.push_str(line);
-                out.push('\n');
-                out.push_str(body);
-                out.push('\n');
+            if let Some((section, body)) = sections.iter().find(|(s, _)| *s == name) {
+                // An array of tables (`[[escalation]]`) is replaced whole:
+                // the body takes the first one's place, the others go.
+                if !replaced.contains(section) {
+                    replaced.push(section);
+                    out.push_str(line);
+                    out.push('\n');
+                    out.push_str(body);
+                    out.push('\n');
+                }
                 skipping = true;
                 continue;
             }

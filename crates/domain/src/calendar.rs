@@ -714,6 +714,12 @@ impl Calendar {
         self.year_table(year).ok()?.source.as_deref()
     }
 
+    /// The calendar's UTC offset at `t` (for showing instants in local time).
+    pub fn utc_offset(&self, t: OffsetDateTime) -> Result<time::UtcOffset, CalendarError> {
+        let secs = self.tz.to_offset(from_odt(t)?).seconds();
+        time::UtcOffset::from_whole_seconds(secs).map_err(out_of_range)
+    }
+
     /// Whether `date` (a local civil date) has working hours: a weekday
     /// with hours that is not a holiday, or a make-up working day.
     pub fn is_working_day(&self, date: time::Date) -> Result<bool, CalendarError> {

@@ -10,13 +10,14 @@
 //! - [`calendar`]: working-day calendars (调休 included) and SLA deadline arithmetic.
 
 pub mod calendar;
-pub mod clock;
 mod channel;
+pub mod clock;
 mod contact;
 mod dept;
 mod error;
 mod grade;
 mod ids;
+pub mod lifecycle;
 
 pub use channel::Channel;
 pub use contact::{Email, PhoneNumber};

@@ -2,6 +2,11 @@
 //! `tousu.routing.v1.RoutingService/Explain`. The complaint is judged by
 //! the policy in force, against the similarity index as it stands, and
 //! nothing is stored.
+//!
+//! The JSON answer's `handler` says how the handler would be chosen — the
+//! strategy, the candidates and the skills asked — but not who: that
+//! depends on the round-robin turn and the open cases when the complaint
+//! is actually assigned (gRPC: `handler_strategy` only).
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +20,8 @@ use tousu_kit::problem::FieldError;
 use tousu_policy::engine::{Complaint, Decision, Engine};
 use tousu_proto::routing::routing_service_server::{RoutingService, RoutingServiceServer};
 use tousu_proto::routing::{ExplainReply, ExplainRequest};
+
+use crate::handlers::{self, Plan};
 
 const CHANNELS: &[&str] = &["", "phone", "email", "webform", "wechat", "forum", "manual"];
 
@@ -79,6 +86,15 @@ fn invalid(r: &Request) -> Vec<FieldError> {
 
 /// Judges `r` with the engine; field errors when it cannot be judged.
 pub fn explain(engine: &Shared, r: &Request) -> Result<ExplainReply, Vec<FieldError>> {
+    explain_with_handler(engine, r).map(|(reply, _)| reply)
+}
+
+/// Like [`explain`], with the handler plan of the department (`None` when
+/// it lists no handlers).
+pub fn explain_with_handler(
+    engine: &Shared,
+    r: &Request,
+) -> Result<(ExplainReply, Option<Plan>), Vec<FieldError>> {
     let errors = invalid(r);
     if !errors.is_empty() {
         return Err(errors);
@@ -100,11 +116,21 @@ pub fn explain(engine: &Shared, r: &Request) -> Result<ExplainReply, Vec<FieldEr
         group_size: i64::from(r.group_size.max(1)),
         ..Complaint::default()
     };
-    let d = engine
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .explain(&view);
-    Ok(reply(&d))
+    let (d, policy) = {
+        let engine = engine.lock().unwrap_or_else(|e| e.into_inner());
+        (engine.explain(&view), engine.policy().clone())
+    };
+    let plan = policy
+        .department(d.routing.department.as_str())
+        .and_then(|dept| {
+            handlers::plan(
+                dept,
+                d.routing.strategy,
+                &d.routing.skills,
+                &d.classification.category,
+            )
+        });
+    Ok((reply(&d), plan))
 }
 
 fn reply(d: &Decision) -> ExplainReply {
@@ -169,8 +195,8 @@ async fn http_explain(
             return p.into_response();
         }
     };
-    match explain(&engine, &request) {
-        Ok(reply) => Json(serde_json::json!({
+    match explain_with_handler(&engine, &request) {
+        Ok((reply, plan)) => Json(serde_json::json!({
             "category": reply.category,
             "confidence": reply.confidence,
             "triage": reply.triage,
@@ -182,6 +208,7 @@ async fn http_explain(
             "department": reply.department,
             "co_departments": reply.co_departments,
             "handler_strategy": reply.handler_strategy,
+            "handler": handler_json(plan.as_ref(), &reply.handler_strategy),
             "sla": reply.sla,
             "similar_complainants": reply.similar_complainants,
             "repeat_count": reply.repeat_count,
@@ -191,6 +218,27 @@ async fn http_explain(
         }))
         .into_response(),
         Err(errors) => Problem::validation(errors).into_response(),
+    }
+}
+
+/// The `handler` object of the JSON answer: how the handler would be
+/// chosen, and among whom.
+pub fn handler_json(plan: Option<&Plan>, strategy: &str) -> serde_json::Value {
+    match plan {
+        Some(p) => serde_json::json!({
+            "strategy": p.strategy.to_string(),
+            "candidates": p.candidates,
+            "skills": p.required,
+            "how": p.note,
+            "note": "who exactly depends on the round-robin turn and the open cases when the complaint is assigned; a dry run does not pick",
+        }),
+        None => serde_json::json!({
+            "strategy": strategy,
+            "candidates": [],
+            "skills": [],
+            "how": "the department lists no handlers: nobody is picked",
+            "note": "",
+        }),
     }
 }
 
@@ -211,5 +259,65 @@ impl RoutingService for Service {
         explain(&self.0, &r)
             .map(tonic::Response::new)
             .map_err(|errors| tonic::Status::invalid_argument(Problem::validation(errors).detail))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tousu_policy::engine::Engine;
+
+    fn engine() -> Shared {
+        let policy = Arc::new(crate::test_policy().clone());
+        Arc::new(Mutex::new(
+            Engine::new(policy, time::UtcOffset::UTC).expect("engine"),
+        ))
+    }
+
+    #[test]
+    fn explain_says_how_the_handler_would_be_chosen_not_who() {
+        let engine = engine();
+        let parcel = Request {
+            description: "快递一个星期了还没送到，物流信息一直不更新。".into(),
+            ..Request::default()
+        };
+        let (reply, plan) = explain_with_handler(&engine, &parcel).unwrap();
+        assert_eq!(reply.department, "logistics");
+        assert_eq!(reply.handler_strategy, "round_robin");
+        let j = handler_json(plan.as_ref(), &reply.handler_strategy);
+        assert_eq!(j["strategy"], "round_robin");
+        assert_eq!(j["candidates"], serde_json::json!(["xu.fang", "lin.tao"]));
+        assert!(
+            j["note"]
+                .as_str()
+                .unwrap()
+                .contains("a dry run does not pick")
+        );
+
+        // English asks for an English-speaking handler; the complaint
+        // centre (skills) has two.
+        let english = Request {
+            description: "Hello, I would like to speak with someone about my account, nobody answered my letters.".into(),
+            ..Request::default()
+        };
+        let (reply, plan) = explain_with_handler(&engine, &english).unwrap();
+        assert_eq!(reply.department, "service");
+        let plan = plan.unwrap();
+        assert_eq!(plan.required, ["english"]);
+        assert_eq!(plan.candidates, ["liu.yang", "wu.lei"]);
+        // A dry run moves no turn: the same answer twice.
+        assert_eq!(
+            explain_with_handler(&engine, &parcel).unwrap().1,
+            explain_with_handler(&engine, &parcel).unwrap().1
+        );
+        assert!(explain_with_handler(&engine, &Request::default()).is_err());
+    }
+
+    #[test]
+    fn a_department_without_handlers_is_said_so() {
+        let j = handler_json(None, "round_robin");
+        assert_eq!(j["strategy"], "round_robin");
+        assert_eq!(j["candidates"], serde_json::json!([]));
+        assert!(j["how"].as_str().unwrap().contains("no handlers"));
     }
 }

@@ -11,8 +11,16 @@
 //! The similarity index lives in memory; at start it is rebuilt from the
 //! decisions of the policy's similarity window. [`explain`] serves dry runs
 //! (`POST /v1/explain`, gRPC `RoutingService/Explain`).
+//!
+//! Each assignment names a handler of the department ([`handlers`]: round
+//! robin, least open cases, skills) and the complaints linked to it
+//! (same person, same issue). Returns (退单), transfers (转办) and the
+//! complaint centre's arbitration come back as desk's lifecycle events and
+//! are reassigned by [`reassign`].
 
 pub mod explain;
+pub mod handlers;
+pub mod reassign;
 pub mod reload;
 
 use std::path::Path;
@@ -116,6 +124,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             outbox: ctx.outbox.clone(),
         }),
     );
+    ctx.spawn_consumer(
+        ConsumerSpec::new(reassign::DURABLE, reassign::SUBJECTS),
+        Arc::new(reassign::Reassigner::new(
+            engine.clone(),
+            ctx.outbox.clone(),
+        )),
+    );
     tousu_kit::serve(
         &ctx,
         explain::router(engine.clone()),
@@ -189,7 +204,7 @@ pub(crate) fn hits(d: &Decision) -> Vec<pb::RuleHit> {
 }
 
 /// The engine's view of a received complaint.
-fn view(c: &pb::Complaint) -> Complaint<'_> {
+pub(crate) fn view(c: &pb::Complaint) -> Complaint<'_> {
     let content = c.content.as_ref();
     let complainant = c.complainant.as_ref();
     let text = |f: fn(&pb::Content) -> &String| content.map_or("", |c| f(c).as_str());
@@ -247,9 +262,9 @@ impl Handler for Router {
             .as_ref()
             .ok_or_else(|| HandleError::Reject("complaint.received without a complaint".into()))?;
         let v = view(complaint);
-        let d = {
+        let (d, policy) = {
             let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-            engine.decide(&v)
+            (engine.decide(&v), engine.policy().clone())
         };
         let department = d.routing.department.to_string();
         let rules = json!(
@@ -260,8 +275,8 @@ impl Handler for Router {
         );
         let fresh = sqlx::query(
             "INSERT INTO decisions (complaint_id, category, department, grade, urgency, rules, policy_version,
-                 confidence, fingerprint, identity_keys, product, location, received_at, decision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 confidence, fingerprint, identity_keys, product, location, received_at, decision, complaint)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (complaint_id) DO NOTHING",
         )
         .bind(delivery.complaint_id)
@@ -278,6 +293,7 @@ impl Handler for Router {
         .bind(v.location.trim())
         .bind(v.received_at.unwrap_or_else(OffsetDateTime::now_utc))
         .bind(serde_json::to_value(&d).unwrap_or_default())
+        .bind(prost::Message::encode_to_vec(complaint))
         .execute(&mut *conn)
         .await?
         .rows_affected()
@@ -286,9 +302,29 @@ impl Handler for Router {
             tracing::info!(complaint = %delivery.complaint_id, "already routed; no second assignment");
             return Ok(());
         }
+        let (handler, handler_reason) = match policy.department(&department) {
+            Some(dept) => match handlers::pick(
+                conn,
+                dept,
+                d.routing.strategy,
+                &d.routing.skills,
+                &d.classification.category,
+                delivery.complaint_id,
+            )
+            .await?
+            {
+                Some(c) => (Some(c.handler), c.reason),
+                None => (None, format!("department {department} lists no handlers")),
+            },
+            None => (
+                None,
+                format!("department {department} is not in the policy"),
+            ),
+        };
         let classification = classification(&d);
         let assignment = pb::Assignment {
             department: department.clone(),
+            handler: handler.clone().unwrap_or_default(),
             co_departments: d
                 .routing
                 .co_departments
@@ -296,7 +332,6 @@ impl Handler for Router {
                 .map(ToString::to_string)
                 .collect(),
             sla_policy: d.routing.sla.clone().unwrap_or_default(),
-            ..Default::default()
         };
         let content = complaint.content.clone().unwrap_or_default();
         let summary: String = if content.title.is_empty() {
@@ -309,19 +344,37 @@ impl Handler for Router {
         .collect();
         let version = &d.policy_version;
         let id = delivery.complaint_id;
+        let mut assigned_rules = hits(&d);
+        assigned_rules.push(pb::RuleHit {
+            rule: "handler".into(),
+            reason: handler_reason.clone(),
+        });
+        let assigned = pb::ComplaintAssigned {
+            assignment: Some(assignment),
+            classification: Some(classification.clone()),
+            tracking_no: complaint.tracking_no.clone(),
+            summary: summary.clone(),
+            rules: assigned_rules,
+            linked_complaint_ids: d.similar.linked.clone(),
+            ..Default::default()
+        };
+        sqlx::query(
+            "INSERT INTO assignments (complaint_id, department, handler, handler_reason, first_event)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&department)
+        .bind(&handler)
+        .bind(&handler_reason)
+        .bind(prost::Message::encode_to_vec(&assigned))
+        .execute(&mut *conn)
+        .await?;
         let mut events = vec![
             Payload::Classified(pb::ComplaintClassified {
-                classification: Some(classification.clone()),
-                rules: hits(&d),
-            }),
-            Payload::Assigned(pb::ComplaintAssigned {
-                assignment: Some(assignment),
                 classification: Some(classification),
-                tracking_no: complaint.tracking_no.clone(),
-                summary: summary.clone(),
                 rules: hits(&d),
-                ..Default::default()
             }),
+            Payload::Assigned(assigned),
         ];
         if d.grading.grade == Grade::MAJOR {
             events.push(Payload::AlertMajor(pb::AlertMajor {
@@ -345,7 +398,26 @@ impl Handler for Router {
         }
         metrics::counter!("tousu_routing_assigned_total", "department" => department.clone())
             .increment(1);
-        tracing::info!(complaint = %id, %department, grade = %d.grading.grade, "assigned");
+        tracing::info!(
+            complaint = %id,
+            %department,
+            handler = handler.as_deref().unwrap_or(""),
+            grade = %d.grading.grade,
+            "assigned"
+        );
         Ok(())
     }
+}
+
+/// `policies/default.toml`, loaded once for the unit tests.
+#[cfg(test)]
+pub(crate) fn test_policy() -> &'static Policy {
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        load_policy_file(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/default.toml"
+        )))
+        .expect("policies/default.toml loads")
+    })
 }

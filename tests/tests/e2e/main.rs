@@ -4,10 +4,12 @@
 mod bad_input;
 mod channels;
 mod config;
+mod desk_actions;
 mod dlq;
 mod explain;
 mod first_path;
 mod idempotency;
+mod reassign;
 mod reload;
 mod restart;
 mod sla;

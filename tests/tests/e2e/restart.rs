@@ -35,6 +35,7 @@ async fn count(stack: &Stack, schema: &str, sql: &'static str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_routing_mid_flight_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+    let _heavy = tousu_tests::LOAD.read().await;
     let stack = Stack::start_except(&["routing"]).await?;
     let mut routing = spawn_routing(&stack);
 

@@ -60,6 +60,7 @@ async fn submit(stack: &Stack, description: &str) -> anyhow::Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_second_clock_breaches_on_time_and_is_explained() -> anyhow::Result<()> {
+    let _alone = tousu_tests::LOAD.write().await;
     let (_dir, policy) = policy_with(&[(
         "sla.resolution",
         r#"default = { urgent = "2s", expedited = "2s", normal = "2s" }"#,
@@ -473,6 +474,7 @@ async fn breaches_on_stream(stack: &Stack) -> anyhow::Result<(usize, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_ten_thousand_pending_timers_fires_each_exactly_once() -> anyhow::Result<()> {
+    let _heavy = tousu_tests::LOAD.read().await;
     const TIMERS: usize = 10_000;
     let stack = Stack::start_only(&[], |_, _| {}).await?;
     let mut sla = spawn_sla(&stack, 3);
@@ -536,6 +538,7 @@ async fn sigkill_with_ten_thousand_pending_timers_fires_each_exactly_once() -> a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replicas_partitions_are_taken_over_within_the_lease() -> anyhow::Result<()> {
+    let _heavy = tousu_tests::LOAD.read().await;
     const LEASE: u64 = 3;
     let stack = Stack::start_only(&[], |_, _| {}).await?;
     let mut a = spawn_sla(&stack, LEASE);
@@ -589,5 +592,469 @@ async fn a_killed_replicas_partitions_are_taken_over_within_the_lease() -> anyho
     .await?;
     let (messages, distinct) = breaches_on_stream(&stack).await?;
     assert_eq!((messages, distinct), (400, 400));
+    stack.stop().await
+}
+
+const LADDER: &str = r#"level = "breach"
+description = "督办 to the department head; must be acknowledged."
+role = "department_head"
+after = "100%"
+needs_ack = true
+ack_within = "1s"
+channels = ["wecom"]
+
+[[escalation]]
+level = "centre"
+description = "The complaint centre, when nobody acknowledges."
+role = "complaint_centre"
+after = "100% + 1h"
+channels = ["wecom"]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_escalation_goes_up_the_ladder_and_an_acknowledged_one_does_not()
+-> anyhow::Result<()> {
+    let (_dir, policy) = policy_with(&[
+        (
+            "sla.resolution",
+            r#"default = { urgent = "2s", expedited = "2s", normal = "2s" }"#,
+        ),
+        ("escalation", LADDER),
+    ])?;
+    let stack = Stack::start_only(&["intake", "routing", "sla"], move |_, c| {
+        c.policy = policy.clone();
+    })
+    .await?;
+    let mut escalations = subscribe(&stack, "escalation.>").await?;
+    let ignored = submit(&stack, "小区电梯又坏了，三天没人修").await?;
+    let acked = submit(&stack, "小区门禁坏了，一周没人修").await?;
+
+    // Both breach: step 1 goes out, needing an acknowledgement within 1 s.
+    let mut first = std::collections::HashMap::new();
+    while first.len() < 2 {
+        let (e, _) = next_event(
+            &mut escalations,
+            Duration::from_secs(15),
+            |e| matches!(&e.payload, Some(Payload::Escalation(x)) if x.step == 1),
+        )
+        .await?;
+        let Some(Payload::Escalation(x)) = &e.payload else {
+            unreachable!()
+        };
+        assert_eq!(x.level, "breach");
+        assert_eq!(x.role, "department_head");
+        assert!(x.needs_ack);
+        assert_eq!(x.target, pb::SlaTarget::Resolution as i32);
+        assert!(x.ack_deadline.is_some());
+        first.insert(e.complaint_id.clone(), x.clone());
+    }
+    let r = http(
+        stack.http("sla"),
+        "POST",
+        &format!("/v1/complaints/{acked}/escalations/1/ack"),
+        &[("Content-Type", "application/json")],
+        br#"{"actor": "head-of-property"}"#,
+    )
+    .await?;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["acked_by"], "head-of-property");
+
+    // Nobody acknowledged the other: the centre hears of it at once, not at
+    // its own trigger an hour later.
+    let (up, _) = next_event(
+        &mut escalations,
+        Duration::from_secs(10),
+        |e| matches!(&e.payload, Some(Payload::Escalation(x)) if x.step == 2),
+    )
+    .await?;
+    assert_eq!(up.complaint_id, ignored);
+    let Some(Payload::Escalation(x)) = &up.payload else {
+        unreachable!()
+    };
+    assert_eq!(x.level, "centre");
+    assert!(x.reason.contains("not acknowledged"), "{}", x.reason);
+    // And never for the acknowledged one.
+    assert!(
+        next_event(&mut escalations, Duration::from_secs(3), |e| {
+            e.complaint_id == acked
+                && matches!(&e.payload, Some(Payload::Escalation(x)) if x.step == 2)
+        })
+        .await
+        .is_err()
+    );
+    // Acknowledging the one that went up is refused, saying why.
+    let r = http(
+        stack.http("sla"),
+        "POST",
+        &format!("/v1/complaints/{ignored}/escalations/1/ack"),
+        &[("Content-Type", "application/json")],
+        br#"{"actor": "late-head"}"#,
+    )
+    .await?;
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert!(r.json()["detail"].as_str().unwrap().contains("step 2"));
+    let clocks = http(
+        stack.http("sla"),
+        "GET",
+        &format!("/v1/complaints/{ignored}/clocks"),
+        &[],
+        b"",
+    )
+    .await?
+    .json();
+    let steps: Vec<_> = clocks["escalations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["step"].as_u64().unwrap(), e["escalated_to"].as_u64()))
+        .collect();
+    assert_eq!(steps, [(1, Some(2)), (2, None)]);
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_policy_recomputes_open_clocks_with_an_audit() -> anyhow::Result<()> {
+    let (_dir, policy) = policy_with(&[(
+        "sla.resolution",
+        r#"default = { urgent = "1h", expedited = "1h", normal = "1h" }"#,
+    )])?;
+    let text = std::fs::read_to_string(&policy)?;
+    let stack = Stack::start_only(&["intake", "routing", "sla"], move |_, c| {
+        c.policy = policy.clone();
+    })
+    .await?;
+    let mut sla_events = subscribe(&stack, "sla.started.>").await?;
+    let id = submit(&stack, "外卖送错了还不给退款").await?;
+    let (started, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    let Some(Payload::SlaStarted(s)) = &started.payload else {
+        unreachable!()
+    };
+    let before = at(&s.deadline);
+
+    let changed = text.replace(
+        r#"default = { urgent = "1h", expedited = "1h", normal = "1h" }"#,
+        r#"default = { urgent = "3h", expedited = "3h", normal = "3h" }"#,
+    );
+    let js = async_nats::jetstream::new(async_nats::connect(&stack.nats.url).await?);
+    js.get_key_value(tousu_routing::reload::BUCKET)
+        .await?
+        .put(tousu_routing::reload::KEY, changed.into_bytes().into())
+        .await?;
+    let (again, _) = next_event(&mut sla_events, Duration::from_secs(15), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    let Some(Payload::SlaStarted(s)) = &again.payload else {
+        unreachable!()
+    };
+    assert_eq!(at(&s.deadline) - before, time::Duration::hours(2));
+    assert_ne!(again.policy_version, started.policy_version);
+
+    let clocks = http(
+        stack.http("sla"),
+        "GET",
+        &format!("/v1/complaints/{id}/clocks"),
+        &[],
+        b"",
+    )
+    .await?
+    .json();
+    let resolution = clocks["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "resolution")
+        .unwrap()
+        .clone();
+    assert_eq!(resolution["duration"], "3h");
+    assert_eq!(resolution["policy_version"], again.policy_version.as_str());
+    let change = &resolution["changes"][0];
+    assert_eq!(change["change"], "recomputed");
+    assert_eq!(
+        change["old_deadline"].as_str().map(|s| s.to_owned()),
+        before
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    );
+    assert!(change["new_deadline"].is_string());
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn property_complaints_open_a_week_through_our_fault_become_hot() -> anyhow::Result<()> {
+    let (_dir, policy) = tousu_tests::profile_with("property", &[])?;
+    let stack = Stack::start_only(&["intake", "routing", "sla"], move |_, c| {
+        c.policy = policy.clone();
+    })
+    .await?;
+    let mut events = subscribe(&stack, ">").await?;
+    let id = submit(&stack, "楼道灯坏了好几天了，麻烦物业来修一下").await?;
+    let (assigned, _) = next_event(&mut events, Duration::from_secs(10), |e| {
+        e.complaint_id == id && matches!(e.payload, Some(Payload::Assigned(_)))
+    })
+    .await?;
+    let Some(Payload::Assigned(a)) = &assigned.payload else {
+        unreachable!()
+    };
+    let grade = a.classification.as_ref().unwrap().grade;
+    assert!(
+        grade > 2,
+        "a broken light starts below 热点 (grade {grade})"
+    );
+    // The regrade check at 7 days open, brought forward to now.
+    let uuid = uuid::Uuid::parse_str(&id)?;
+    wait_until(Duration::from_secs(10), || async {
+        let mut db = stack.db("sla").await.unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM timers WHERE complaint_id = $1 AND kind = 'regrade' AND arg = 7",
+        )
+        .bind(uuid)
+        .fetch_one(&mut db)
+        .await
+        .unwrap_or(0)
+            == 1
+    })
+    .await?;
+    {
+        let mut db = stack.db("sla").await?;
+        sqlx::query("DELETE FROM timers WHERE complaint_id = $1 AND kind = 'regrade' AND arg = 7")
+            .bind(uuid)
+            .execute(&mut db)
+            .await?;
+        tousu_sla::store::add_timers(
+            &mut db,
+            tousu_kit::Config::defaults("sla").sla_partitions,
+            &[tousu_sla::store::NewTimer {
+                complaint_id: uuid,
+                target: tousu_domain::clock::Target::Resolution,
+                fire: tousu_sla::rules::Fire {
+                    at: OffsetDateTime::now_utc(),
+                    kind: tousu_sla::rules::Kind::Regrade,
+                    arg: 7,
+                },
+            }],
+        )
+        .await?;
+    }
+    let (regraded, _) = next_event(&mut events, Duration::from_secs(10), |e| {
+        e.complaint_id == id && matches!(e.payload, Some(Payload::Regraded(_)))
+    })
+    .await?;
+    let Some(Payload::Regraded(r)) = &regraded.payload else {
+        unreachable!()
+    };
+    assert_eq!((r.old_grade, r.new_grade), (grade, 2));
+    assert_eq!(r.actor, "sla");
+    assert!(r.reason.contains("7 days"), "{}", r.reason);
+    // The resolution clock is re-armed for 热点.
+    let (rearmed, _) = next_event(&mut events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    let Some(Payload::SlaStarted(s)) = &rearmed.payload else {
+        unreachable!()
+    };
+    assert!(s.explanation.contains("grade 2"), "{}", s.explanation);
+    stack.stop().await
+}
+
+async fn post(
+    stack: &Stack,
+    id: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    let r = http(
+        stack.http("desk"),
+        "POST",
+        &format!("/v1/complaints/{id}/{action}"),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await?;
+    anyhow::ensure!(r.status == 200, "{action}: {} {:?}", r.status, r.json());
+    Ok(())
+}
+
+async fn resolution(stack: &Stack, id: &str) -> anyhow::Result<serde_json::Value> {
+    let body = http(
+        stack.http("sla"),
+        "GET",
+        &format!("/v1/complaints/{id}/clocks"),
+        &[],
+        b"",
+    )
+    .await?
+    .json();
+    body["clocks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["target"] == "resolution").cloned())
+        .ok_or_else(|| anyhow::anyhow!("no resolution clock: {body}"))
+}
+
+fn rfc(s: &serde_json::Value) -> OffsetDateTime {
+    OffsetDateTime::parse(
+        s.as_str().expect("a time"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339")
+}
+
+/// Desk's actions drive the clocks: sign-for and contact meet their
+/// targets, a pause moves the resolution deadline by exactly the working
+/// time it lasted (on the `cn` calendar), a transfer keeps the deadline,
+/// an extension by the department head moves it on the calendar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desk_actions_drive_the_clocks_and_a_transfer_keeps_them() -> anyhow::Result<()> {
+    let stack = Stack::start_only(&["intake", "routing", "sla", "desk"], |_, _| {}).await?;
+    let mut sla_events = subscribe(&stack, "sla.>").await?;
+    let id = submit(&stack, "快递三天没到，客服电话也打不通").await?;
+    let (started, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    let Some(Payload::SlaStarted(s)) = &started.payload else {
+        unreachable!()
+    };
+    let department = s.department.clone();
+    let d0 = at(&s.deadline);
+    tousu_tests::wait_for_status(stack.http("desk"), &id, "assigned", Duration::from_secs(10))
+        .await?;
+
+    post(&stack, &id, "sign-for", json!({"actor": "xu.fang"})).await?;
+    let (met, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaMet(m)) if m.target == pb::SlaTarget::SignOff as i32)
+    })
+    .await?;
+    assert!(met.occurred_at.is_some());
+    post(
+        &stack,
+        &id,
+        "contact",
+        json!({"actor": "xu.fang", "note": "已电话联系"}),
+    )
+    .await?;
+    next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaMet(m)) if m.target == pb::SlaTarget::FirstContact as i32)
+    })
+    .await?;
+
+    post(
+        &stack,
+        &id,
+        "pause",
+        json!({"actor": "xu.fang", "reason": "appraisal", "note": "送检"}),
+    )
+    .await?;
+    next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id && matches!(e.payload, Some(Payload::SlaPaused(_)))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    post(&stack, &id, "resume", json!({"actor": "xu.fang"})).await?;
+    let (resumed, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id && matches!(e.payload, Some(Payload::SlaResumed(_)))
+    })
+    .await?;
+    let Some(Payload::SlaResumed(r)) = &resumed.payload else {
+        unreachable!()
+    };
+    let d1 = at(&r.deadline);
+    let clock = resolution(&stack, &id).await?;
+    let pause = &clock["pauses"][0];
+    assert_eq!(pause["reason"], "appraisal");
+    assert_eq!(pause["actor"], "xu.fang");
+    let cn = tousu_domain::calendar::Calendar::load(
+        &tousu_tests::default_policy()
+            .parent()
+            .unwrap()
+            .join("calendars"),
+        "cn",
+    )?;
+    let paused = cn.elapsed_working(rfc(&pause["from"]), rfc(&pause["until"]))?;
+    assert_eq!(
+        d1,
+        cn.add_working(d0, paused)?.max(d0),
+        "the deadline moves by the paused working time ({paused})"
+    );
+
+    let to = if department == "quality" {
+        "logistics"
+    } else {
+        "quality"
+    };
+    post(
+        &stack,
+        &id,
+        "transfer",
+        json!({"actor": "xu.fang", "to_department": to, "reason": "属于质量问题"}),
+    )
+    .await?;
+    wait_until(Duration::from_secs(10), || async {
+        resolution(&stack, &id)
+            .await
+            .is_ok_and(|c| c["department"] == to)
+    })
+    .await?;
+    let clock = resolution(&stack, &id).await?;
+    assert_eq!(rfc(&clock["deadline"]), d1, "a transfer keeps the clock");
+    assert_eq!(clock["state"], "running");
+    assert!(
+        clock["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["change"] == "reassigned"
+                && c["reason"].as_str().unwrap().contains("transferred"))
+    );
+
+    tousu_tests::wait_for_status(stack.http("desk"), &id, "assigned", Duration::from_secs(10))
+        .await?;
+    post(&stack, &id, "sign-for", json!({"actor": "ma.li"})).await?;
+    post(
+        &stack,
+        &id,
+        "extend",
+        json!({"actor": "ma.li", "duration": "2wd", "approver_role": "department_head",
+               "reason": "等待检测报告"}),
+    )
+    .await?;
+    let (extended, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaExtended(x)) if x.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    let Some(Payload::SlaExtended(x)) = &extended.payload else {
+        unreachable!()
+    };
+    assert_eq!(at(&x.old_deadline), d1);
+    assert_eq!(at(&x.new_deadline), cn.deadline_at(d1, &"2wd".parse()?)?);
+    assert!(x.complainant_must_be_told);
+    assert_eq!(x.approver, "ma.li");
+
+    post(
+        &stack,
+        &id,
+        "resolve",
+        json!({"actor": "ma.li", "resolution": "已补发"}),
+    )
+    .await?;
+    let (met, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaMet(m)) if m.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    let Some(Payload::SlaMet(m)) = &met.payload else {
+        unreachable!()
+    };
+    assert_eq!(m.department, to);
     stack.stop().await
 }
