@@ -109,6 +109,7 @@ fn type_and_token(payload: &Payload) -> (String, Option<String>) {
         AlertMajor(_) => ("alert.major".into(), None),
         NotifyDelivered(_) => ("notify.delivered".into(), None),
         NotifyFailed(_) => ("notify.failed".into(), None),
+        NotifyAcked(_) => ("notify.acked".into(), None),
     }
 }
 

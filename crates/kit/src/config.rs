@@ -73,10 +73,44 @@ pub struct Config {
     pub sla_lease_secs: u64,
     /// sla: how far ahead each replica holds its timers in memory.
     pub sla_horizon_secs: u64,
+    /// notify: SMTP server URL (`smtp://user:pass@host:587?tls=required`,
+    /// `smtps://…`, `smtp://host:25` for plain); empty: no email channel.
+    pub notify_smtp_url: String,
+    /// notify: sender address of every email.
+    pub notify_smtp_from: String,
+    /// notify: default WeCom group robot webhook URL.
+    pub notify_wecom_webhook: String,
+    /// notify: default DingTalk robot webhook URL and its signing secret.
+    pub notify_dingtalk_webhook: String,
+    pub notify_dingtalk_secret: String,
+    /// notify: default Feishu/Lark bot webhook URL and its signing secret.
+    pub notify_feishu_webhook: String,
+    pub notify_feishu_secret: String,
+    /// notify: default generic webhook URL and its HMAC secret.
+    pub notify_webhook_url: String,
+    pub notify_webhook_secret: String,
+    /// notify: SMS gateway URL, request body template and Authorization header.
+    pub notify_sms_url: String,
+    pub notify_sms_template: String,
+    pub notify_sms_auth: String,
+    /// notify: WeChat API base URL (customer-service messages to complainants).
+    pub notify_wechat_api: String,
+    /// notify: the official account's AppSecret (access tokens).
+    pub notify_wechat_secret: String,
+    /// notify: attempts before a delivery is dead-lettered.
+    pub notify_max_attempts: u32,
+    /// notify: per-request timeout of every channel.
+    pub notify_timeout_secs: u64,
+    /// notify: more warnings than this for one department within the
+    /// window become one digest.
+    pub notify_digest_threshold: u32,
+    pub notify_digest_window_secs: u64,
+    /// notify: concurrent sends per replica.
+    pub notify_workers: u32,
 }
 
 /// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
-pub const SETTINGS: [&str; 25] = [
+pub const SETTINGS: [&str; 44] = [
     "nats_url",
     "database_url",
     "http_addr",
@@ -102,6 +136,25 @@ pub const SETTINGS: [&str; 25] = [
     "sla_partitions",
     "sla_lease_secs",
     "sla_horizon_secs",
+    "notify_smtp_url",
+    "notify_smtp_from",
+    "notify_wecom_webhook",
+    "notify_dingtalk_webhook",
+    "notify_dingtalk_secret",
+    "notify_feishu_webhook",
+    "notify_feishu_secret",
+    "notify_webhook_url",
+    "notify_webhook_secret",
+    "notify_sms_url",
+    "notify_sms_template",
+    "notify_sms_auth",
+    "notify_wechat_api",
+    "notify_wechat_secret",
+    "notify_max_attempts",
+    "notify_timeout_secs",
+    "notify_digest_threshold",
+    "notify_digest_window_secs",
+    "notify_workers",
 ];
 
 /// Default ports per service (architecture §1).
@@ -146,6 +199,25 @@ impl Config {
             sla_partitions: 64,
             sla_lease_secs: 10,
             sla_horizon_secs: 120,
+            notify_smtp_url: String::new(),
+            notify_smtp_from: "tousu <noreply@localhost>".into(),
+            notify_wecom_webhook: String::new(),
+            notify_dingtalk_webhook: String::new(),
+            notify_dingtalk_secret: String::new(),
+            notify_feishu_webhook: String::new(),
+            notify_feishu_secret: String::new(),
+            notify_webhook_url: String::new(),
+            notify_webhook_secret: String::new(),
+            notify_sms_url: String::new(),
+            notify_sms_template: String::new(),
+            notify_sms_auth: String::new(),
+            notify_wechat_api: "https://api.weixin.qq.com".into(),
+            notify_wechat_secret: String::new(),
+            notify_max_attempts: 8,
+            notify_timeout_secs: 10,
+            notify_digest_threshold: 10,
+            notify_digest_window_secs: 300,
+            notify_workers: 16,
         }
     }
 
@@ -227,6 +299,20 @@ impl Config {
         }
         if !(10..=86_400).contains(&self.sla_horizon_secs) {
             return Err(ConfigError("sla_horizon_secs: must be 10 to 86400".into()));
+        }
+        if !(1..=100).contains(&self.notify_max_attempts) {
+            return Err(ConfigError("notify_max_attempts: must be 1 to 100".into()));
+        }
+        if !(1..=300).contains(&self.notify_timeout_secs) {
+            return Err(ConfigError("notify_timeout_secs: must be 1 to 300".into()));
+        }
+        if !(1..=1024).contains(&self.notify_workers) {
+            return Err(ConfigError("notify_workers: must be 1 to 1024".into()));
+        }
+        if self.notify_digest_window_secs == 0 {
+            return Err(ConfigError(
+                "notify_digest_window_secs: must be at least 1".into(),
+            ));
         }
         if self.max_email_bytes < 1024 {
             return Err(ConfigError("max_email_bytes: must be at least 1024".into()));

@@ -617,6 +617,8 @@ struct RawNotify {
     within: Option<Spanned<String>>,
     #[serde(default)]
     repeat: Option<Spanned<String>>,
+    #[serde(default)]
+    ack_within: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -991,6 +993,9 @@ pub struct NotifyRule {
     pub within: Option<Duration>,
     /// Sent again at this interval until the case closes.
     pub repeat: Option<Duration>,
+    /// Makes `roles` a ladder: the first role is told at once; each next
+    /// role only when nobody told so far acknowledged within this time.
+    pub ack_within: Option<Duration>,
 }
 
 impl NotifyRule {
@@ -2485,6 +2490,10 @@ fn build(
                 .collect(),
             within: n.within.as_ref().and_then(|w| duration(d, w, "within")),
             repeat: n.repeat.as_ref().and_then(|w| duration(d, w, "repeat")),
+            ack_within: n
+                .ack_within
+                .as_ref()
+                .and_then(|w| duration(d, w, "ack_within")),
         });
     }
 

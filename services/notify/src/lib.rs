@@ -1,10 +1,17 @@
-//! tousu notify: tells people about assignments, alerts, SLA events and
-//! escalations.
+//! tousu notify: tells the right people, on their channel, in seconds.
 //!
-//! This first version delivers to the log: each event it receives is
-//! written to the service log and the `deliveries` table (one row per
-//! event, recipient and channel). Real channels (email, WeCom, DingTalk,
-//! Feishu, webhook, SMS) plug in behind the same delivery log.
+//! - [`plan`]: events → deliveries (policy rules, rosters, templates, dedup, digests).
+//! - [`send`]: deliveries → channels (retries, circuit breaker, dead letter, log).
+//! - [`channels`]: email, SMS, WeCom, DingTalk, Feishu, webhook, WeChat.
+//! - [`acks`]: acknowledgement links and the ladder.
+//!
+//! IN PROGRESS: the old log-only notifier still runs until the planner lands.
+
+pub mod acks;
+pub mod channels;
+pub mod model;
+pub mod plan;
+pub mod send;
 
 use std::sync::Arc;
 
@@ -17,6 +24,7 @@ pub const NAME: &str = "notify";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let channels = Arc::new(channels::Channels::new(&config)?);
     let ctx = tousu_kit::boot(
         &ServiceSpec {
             name: NAME,
@@ -37,6 +45,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ),
         Arc::new(LogNotifier),
     );
+    send::spawn(&ctx, channels);
     tousu_kit::serve(&ctx, axum::Router::new(), None).await
 }
 
