@@ -394,22 +394,7 @@ impl Api {
             return Ok(e.into());
         }
         let now = OffsetDateTime::now_utc();
-        sqlx::query(
-            "UPDATE escalations SET acked_by = $3, acked_at = $4 WHERE complaint_id = $1 AND step = $2",
-        )
-        .bind(id)
-        .bind(step)
-        .bind(actor.trim())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM timers WHERE complaint_id = $1 AND kind = 'ack_timeout' AND arg = $2",
-        )
-        .bind(id)
-        .bind(step)
-        .execute(&mut *tx)
-        .await?;
+        store::ack_escalation(&mut tx, id, step, actor.trim(), now).await?;
         tx.commit().await?;
         Ok(EscalationRow {
             acked_by: Some(actor.trim().to_owned()),

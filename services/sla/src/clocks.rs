@@ -910,6 +910,23 @@ impl Handler for Consumer {
             Some(Payload::Lifecycle(l)) if !d.stale => {
                 sla.handle_lifecycle(conn, &rules, d, l, &mut out).await?;
             }
+            Some(Payload::NotifyAcked(a))
+                if a.escalation_step > 0 && a.cause_event_type.starts_with("escalation.") =>
+            {
+                // Acknowledged through notify's ack link: the ladder stops here.
+                let at = a
+                    .acked_at
+                    .as_ref()
+                    .and_then(tousu_bus::from_timestamp)
+                    .unwrap_or_else(|| occurred(d));
+                let step = i32::try_from(a.escalation_step).unwrap_or(i32::MAX);
+                let actor = if a.actor.is_empty() {
+                    &a.recipient
+                } else {
+                    &a.actor
+                };
+                store::ack_escalation(conn, d.complaint_id, step, actor, at).await?;
+            }
             Some(Payload::Regraded(r)) if r.actor != crate::NAME => {
                 let grade = u8::try_from(r.new_grade)
                     .ok()

@@ -78,7 +78,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ));
     }
     ctx.spawn_consumer(
-        ConsumerSpec::new("sla", &["tousu.evt.complaint.>"]),
+        ConsumerSpec::new("sla", &["tousu.evt.complaint.>", "tousu.evt.notify.acked"]),
         Arc::new(Consumer(sla.clone())),
     );
     timers::spawn(

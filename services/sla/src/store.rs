@@ -324,6 +324,41 @@ pub async fn drop_timers(
     Ok(())
 }
 
+/// Records the acknowledgement of escalation `step` (one that needs it,
+/// was not acknowledged yet and did not go up the ladder) and drops its
+/// acknowledgement timeout. False when there was nothing to acknowledge.
+pub async fn ack_escalation(
+    conn: &mut PgConnection,
+    complaint_id: Uuid,
+    step: i32,
+    actor: &str,
+    at: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE escalations SET acked_by = $3, acked_at = $4
+         WHERE complaint_id = $1 AND step = $2 AND needs_ack
+           AND acked_at IS NULL AND escalated_to IS NULL",
+    )
+    .bind(complaint_id)
+    .bind(step)
+    .bind(actor)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        sqlx::query(
+            "DELETE FROM timers WHERE complaint_id = $1 AND kind = 'ack_timeout' AND arg = $2",
+        )
+        .bind(complaint_id)
+        .bind(step)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(done)
+}
+
 /// A line of the audit of deadline changes.
 pub struct Audit<'a> {
     pub complaint_id: Uuid,

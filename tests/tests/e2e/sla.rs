@@ -627,10 +627,11 @@ async fn an_unacknowledged_escalation_goes_up_the_ladder_and_an_acknowledged_one
     let mut escalations = subscribe(&stack, "escalation.>").await?;
     let ignored = submit(&stack, "小区电梯又坏了，三天没人修").await?;
     let acked = submit(&stack, "小区门禁坏了，一周没人修").await?;
+    let acked_in_notify = submit(&stack, "小区路灯坏了，一个月没人修").await?;
 
-    // Both breach: step 1 goes out, needing an acknowledgement within 1 s.
+    // All breach: step 1 goes out, needing an acknowledgement within 1 s.
     let mut first = std::collections::HashMap::new();
-    while first.len() < 2 {
+    while first.len() < 3 {
         let (e, _) = next_event(
             &mut escalations,
             Duration::from_secs(15),
@@ -657,6 +658,32 @@ async fn an_unacknowledged_escalation_goes_up_the_ladder_and_an_acknowledged_one
     .await?;
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(r.json()["acked_by"], "head-of-property");
+    // The third is acknowledged through notify's ack link: notify publishes
+    // `notify.acked` and sla takes it as the acknowledgement.
+    let cause = &first[&acked_in_notify];
+    let event = pb::Event {
+        id: uuid::Uuid::now_v7().to_string(),
+        complaint_id: acked_in_notify.clone(),
+        sequence: 1,
+        occurred_at: Some(tousu_bus::to_timestamp(OffsetDateTime::now_utc())),
+        policy_version: String::new(),
+        producer: "notify".into(),
+        payload: Some(Payload::NotifyAcked(pb::NotifyAcked {
+            cause_event_id: uuid::Uuid::now_v7().to_string(),
+            cause_event_type: format!("escalation.{}", cause.level),
+            recipient: "head-of-lighting".into(),
+            actor: "head-of-lighting".into(),
+            escalation_step: cause.step,
+            acked_at: Some(tousu_bus::to_timestamp(OffsetDateTime::now_utc())),
+        })),
+    };
+    async_nats::jetstream::new(async_nats::connect(&stack.nats.url).await?)
+        .publish(
+            "tousu.evt.notify.acked",
+            prost::Message::encode_to_vec(&event).into(),
+        )
+        .await?
+        .await?;
 
     // Nobody acknowledged the other: the centre hears of it at once, not at
     // its own trigger an hour later.
@@ -672,15 +699,25 @@ async fn an_unacknowledged_escalation_goes_up_the_ladder_and_an_acknowledged_one
     };
     assert_eq!(x.level, "centre");
     assert!(x.reason.contains("not acknowledged"), "{}", x.reason);
-    // And never for the acknowledged one.
+    // And never for the acknowledged ones.
     assert!(
         next_event(&mut escalations, Duration::from_secs(3), |e| {
-            e.complaint_id == acked
+            (e.complaint_id == acked || e.complaint_id == acked_in_notify)
                 && matches!(&e.payload, Some(Payload::Escalation(x)) if x.step == 2)
         })
         .await
         .is_err()
     );
+    let clocks = http(
+        stack.http("sla"),
+        "GET",
+        &format!("/v1/complaints/{acked_in_notify}/clocks"),
+        &[],
+        b"",
+    )
+    .await?
+    .json();
+    assert_eq!(clocks["escalations"][0]["acked_by"], "head-of-lighting");
     // Acknowledging the one that went up is refused, saying why.
     let r = http(
         stack.http("sla"),
