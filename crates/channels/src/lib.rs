@@ -49,6 +49,9 @@ pub struct Fields {
     pub demand: Option<String>,
     pub category_hint: Option<String>,
     pub customer_tier: Option<String>,
+    /// Number of complainants signing (联名, a group complaint); validated
+    /// by intake (a whole number from 1).
+    pub group_size: Option<String>,
 }
 
 /// An evidence file carried by a message (email attachment, multipart

@@ -288,7 +288,9 @@ async fn assigned(
             .await?;
     sqlx::query(
         "UPDATE cases SET category = $2, grade = $3, urgency = $4, confidence = $5,
-             linked_complaint_ids = $6, updated_at = now()
+             linked_complaint_ids = ARRAY(
+                 SELECT DISTINCT l FROM unnest(linked_complaint_ids || $6::uuid[]) AS l),
+             updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -296,6 +298,15 @@ async fn assigned(
     .bind(c.grade as i16)
     .bind(c.urgency as i16)
     .bind(c.confidence)
+    .bind(&linked)
+    .execute(&mut *conn)
+    .await?;
+    // Linked cases are listed on each other: the earlier ones learn of this one.
+    sqlx::query(
+        "UPDATE cases SET linked_complaint_ids = array_append(linked_complaint_ids, $1), updated_at = now()
+         WHERE id = ANY($2) AND NOT ($1 = ANY(linked_complaint_ids))",
+    )
+    .bind(id)
     .bind(&linked)
     .execute(&mut *conn)
     .await?;

@@ -64,6 +64,7 @@ pub fn inbound(s: Submission, channel: Option<Channel>) -> Result<(Channel, Inbo
         demand: opt(s.demand),
         category_hint: opt(s.category_hint),
         customer_tier: opt(s.customer_tier),
+        group_size: (s.group_size > 0).then(|| s.group_size.to_string()),
     };
     let attachments = s
         .attachments

@@ -72,6 +72,12 @@ pub fn fields_from_json(obj: &Map<String, Value>) -> Result<Fields, Vec<FieldErr
         Some(Value::Number(n)) => f.amount = Some(n.to_string()),
         Some(_) => errors.push(err("amount", "must be a number or a decimal string")),
     }
+    match obj.get("group_size") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => f.group_size = Some(s.clone()),
+        Some(Value::Number(n)) => f.group_size = Some(n.to_string()),
+        Some(_) => errors.push(err("group_size", "must be a whole number")),
+    }
     if errors.is_empty() {
         Ok(f)
     } else {
@@ -106,6 +112,7 @@ pub fn fields_from_form(pairs: &[(String, String)]) -> Fields {
         demand: get("demand"),
         category_hint: get("category_hint"),
         customer_tier: get("customer_tier"),
+        group_size: get("group_size"),
         ..Fields::default()
     }
 }
@@ -237,6 +244,24 @@ pub fn validate(channel: Channel, f: Fields) -> Result<Valid, Vec<FieldError>> {
             String::new()
         }),
     };
+    let group_size = match f
+        .group_size
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) if (1..=100_000).contains(&n) => Some(n),
+            _ => {
+                errors.push(err(
+                    "group_size",
+                    "must be a whole number of complainants from 1 to 100000",
+                ));
+                None
+            }
+        },
+    };
     let reachable =
         phone.is_some() || email.is_some() || !openid.is_empty() || !forum_username.is_empty();
     if !f.anonymous
@@ -292,6 +317,10 @@ pub fn validate(channel: Channel, f: Fields) -> Result<Valid, Vec<FieldError>> {
             demand,
             category_hint,
             original,
+            // Facts without a field of their own travel as channel details.
+            channel_details: group_size
+                .map(|n| [("group_size".to_owned(), n.to_string())].into())
+                .unwrap_or_default(),
             ..Default::default()
         },
     })
@@ -363,6 +392,33 @@ mod tests {
             fields_named(&errors),
             ["description", "phone", "email", "occurred_at", "amount"]
         );
+    }
+
+    #[test]
+    fn a_group_size_travels_as_a_channel_detail() {
+        let f = json_fields(
+            json!({"description": "电梯停运", "phone": "13812345678", "group_size": 12}),
+        )
+        .unwrap();
+        let v = validate(Channel::WebForm, f).unwrap();
+        assert_eq!(v.content.channel_details["group_size"], "12");
+        let pairs = vec![
+            ("description".to_string(), "电梯停运".to_string()),
+            ("anonymous".to_string(), "on".to_string()),
+            ("group_size".to_string(), "3".to_string()),
+        ];
+        let v = validate(Channel::WebForm, fields_from_form(&pairs)).unwrap();
+        assert_eq!(v.content.channel_details["group_size"], "3");
+        for bad in [json!(0), json!("many"), json!(-2), json!(2.5)] {
+            let f = json_fields(json!({"description": "x", "anonymous": true, "group_size": bad}))
+                .unwrap();
+            assert_eq!(
+                fields_named(&validate(Channel::WebForm, f).unwrap_err()),
+                ["group_size"]
+            );
+        }
+        let errors = json_fields(json!({"description": "x", "group_size": [3]})).unwrap_err();
+        assert_eq!(fields_named(&errors), ["group_size"]);
     }
 
     #[test]

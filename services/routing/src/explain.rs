@@ -113,7 +113,10 @@ pub fn explain_with_handler(
         customer_tier: &r.customer_tier,
         amount: r.amount.trim().parse().unwrap_or(0.0),
         identity_keys: &r.identity_keys,
-        group_size: i64::from(r.group_size.max(1)),
+        group_size: i64::from(r.group_size.max(1)).max(crate::group::from_text(&format!(
+            "{}。{}",
+            r.title, r.description
+        ))),
         ..Complaint::default()
     };
     let (d, policy) = {

@@ -19,6 +19,7 @@
 //! are reassigned by [`reassign`].
 
 pub mod explain;
+pub mod group;
 pub mod handlers;
 pub mod reassign;
 pub mod reload;
@@ -225,12 +226,12 @@ pub(crate) fn view(c: &pb::Complaint) -> Complaint<'_> {
         customer_tier: complainant.map_or("", |p| p.customer_tier.as_str()),
         identity_keys: complainant.map_or(&[], |p| p.identity_keys.as_slice()),
         anonymous: complainant.is_some_and(|p| p.anonymous),
-        group_size: 1,
+        group_size: group::of(c),
         follow_ups: 0,
     }
 }
 
-fn classification(d: &Decision) -> pb::Classification {
+fn classification(d: &Decision, group_size: i64) -> pb::Classification {
     let flags = d.grading.flags;
     pb::Classification {
         category: d.classification.category.clone(),
@@ -238,7 +239,7 @@ fn classification(d: &Decision) -> pb::Classification {
         grade: u32::from(d.grading.grade.get()),
         urgency: pb_urgency(d.grading.urgency) as i32,
         frequency: d.frequency.to_owned(),
-        group_size: 1,
+        group_size: u32::try_from(group_size).unwrap_or(0),
         repeat: flags.contains(Flag::Repeat) || d.similar.repeat_count > 0,
         media_risk: flags.contains(Flag::MediaRisk),
         litigation: flags.contains(Flag::Litigation),
@@ -321,7 +322,7 @@ impl Handler for Router {
                 format!("department {department} is not in the policy"),
             ),
         };
-        let classification = classification(&d);
+        let classification = classification(&d, v.group_size);
         let assignment = pb::Assignment {
             department: department.clone(),
             handler: handler.clone().unwrap_or_default(),

@@ -711,6 +711,9 @@ async fn arbitration_ends_returns_and_desk_shows_the_new_assignment() -> anyhow:
     let id = logistics_complaint(&stack, "13812340003").await?;
     let shown = desk_case(desk, &id).await?.json();
     assert_eq!(shown["linked_complaint_ids"], json!([first]), "{shown}");
+    // … and listed on each other: the first case shows the second.
+    let earlier = desk_case(desk, &first).await?.json();
+    assert_eq!(earlier["linked_complaint_ids"], json!([id]), "{earlier}");
 
     // The complaint centre decides: quality handles it, no return.
     let c = case(

@@ -96,3 +96,76 @@ async fn explain_shows_the_decision_and_why_without_storing_it() -> anyhow::Resu
     assert_eq!(n, 0);
     stack.stop().await
 }
+
+/// Under `property`, a group complaint signed by 3 owners is 热点 (grade 2)
+/// and one by 10 is 重大 (grade 1) — whether the web form says how many
+/// signed (`group_size`) or the text does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_complaints_are_graded_by_how_many_signed() -> anyhow::Result<()> {
+    let (_dir, policy) = tousu_tests::profile_with("property", &[])?;
+    let stack = Stack::start_only(&["intake", "routing"], move |_, c| {
+        c.policy = policy.clone();
+    })
+    .await?;
+    let mut routing = stack.db("routing").await?;
+    let mut grade_of = async |body: serde_json::Value| -> anyhow::Result<i16> {
+        let r = tousu_tests::submit_json(stack.http("intake"), &body, &[]).await?;
+        anyhow::ensure!(r.status == 202, "{:?}", r.json());
+        let id = r.json()["id"].as_str().unwrap_or_default().to_owned();
+        for _ in 0..250 {
+            let grade: Option<i16> =
+                sqlx::query_scalar("SELECT grade FROM decisions WHERE complaint_id = $1::uuid")
+                    .bind(&id)
+                    .fetch_optional(&mut routing)
+                    .await?;
+            if let Some(grade) = grade {
+                return Ok(grade);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("no decision for {id}")
+    };
+    let grade = grade_of(json!({
+        "description": "小区南门的道闸坏了一个月，车辆进出要排很久",
+        "phone": "13812345678",
+        "group_size": 3,
+    }))
+    .await?;
+    assert_eq!(grade, 2, "3 owners signing → 热点");
+    let grade = grade_of(json!({
+        "description": "小区南门的道闸坏了一个月，车辆进出要排很久",
+        "phone": "13812345679",
+        "group_size": 10,
+    }))
+    .await?;
+    assert_eq!(grade, 1, "10 owners signing → 重大");
+    let grade = grade_of(json!({
+        "description": "我们12户业主联名投诉：地下车库漏水三个月没人处理",
+        "phone": "13812345670",
+    }))
+    .await?;
+    assert_eq!(grade, 1, "the text says 12 households signed");
+    let grade = grade_of(json!({
+        "description": "我家3个人都觉得物业态度太差",
+        "phone": "13812345671",
+    }))
+    .await?;
+    assert!(
+        grade > 2,
+        "a family of three is not a group complaint (grade {grade})"
+    );
+
+    // The dry run reads the text the same way.
+    let r = http(
+        stack.http("routing"),
+        "POST",
+        "/v1/explain",
+        &[("Content-Type", "application/json")],
+        json!({"description": "三位业主一起来反映楼道堆放杂物"})
+            .to_string()
+            .as_bytes(),
+    )
+    .await?;
+    assert_eq!(r.json()["grade"], 2, "{:?}", r.json());
+    stack.stop().await
+}
