@@ -1542,6 +1542,17 @@ fn from_toml_in(
         hasher.update([0u8]);
         hasher.update(bytes.as_bytes());
     }
+    // So is the calendar the SLA deadlines are counted on: new holiday data
+    // (a year published each November) is a new version, and publishing it
+    // recomputes the open clocks.
+    if let (Some(dir), Some(name)) = (dir, &raw.calendar) {
+        for (file, bytes) in calendar_files(&dir.join("calendars"), name.get_ref()) {
+            hasher.update([0u8]);
+            hasher.update(file.as_bytes());
+            hasher.update([0u8]);
+            hasher.update(&bytes);
+        }
+    }
     let version = format!("sha256:{}", hex::encode(hasher.finalize()));
     let calendars = dir.map(|p| p.join("calendars"));
     let mut policy = build(raw, version, &mut d, calendars.as_deref());
@@ -1560,6 +1571,30 @@ fn from_toml_in(
         Some(p) if !d.has_errors() => Ok((p, d.list)),
         _ => Err(d.list),
     }
+}
+
+/// The `*.toml` files of calendar `name` under `calendars`, by file name
+/// (nothing when it cannot be read: the calendar check reports that).
+fn calendar_files(calendars: &Path, name: &str) -> Vec<(String, Vec<u8>)> {
+    if name.is_empty() || name.contains(['/', '\\', '.']) {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(calendars.join(name)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(String, Vec<u8>)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let bytes = file
+                .ends_with(".toml")
+                .then(|| std::fs::read(e.path()).ok())
+                .flatten()?;
+            Some((file, bytes))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// At most this many training samples with unknown labels are reported

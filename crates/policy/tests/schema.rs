@@ -911,3 +911,43 @@ fn every_profile_has_complete_resolution_targets_and_a_ladder() {
         );
     }
 }
+
+/// The calendar the SLA deadlines are counted on is part of the version:
+/// new holiday data published for a year makes a new version (which sla
+/// takes as the signal to recompute its open clocks).
+#[test]
+fn the_version_covers_the_calendar_data() {
+    let dir = std::env::temp_dir().join(format!(
+        "tousu-policy-calendar-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let cal = dir.join("calendars/t");
+    std::fs::create_dir_all(&cal).unwrap();
+    std::fs::write(
+        cal.join("calendar.toml"),
+        "name = \"t\"\ntime_zone = \"Asia/Shanghai\"\n[hours]\nmon = [\"09:00-17:00\"]\n",
+    )
+    .unwrap();
+    std::fs::write(cal.join("2026.toml"), "source = \"test\"\nholidays = []\n").unwrap();
+    let text = format!("calendar = \"t\"\n{MINI}");
+    let version = || match Policy::from_toml_in_dir(&text, "p.toml", &dir) {
+        Ok((p, _)) => p.version,
+        Err(d) => panic!("{d:#?}"),
+    };
+    let first = version();
+    assert_eq!(first, version(), "same files, same version");
+    std::fs::write(
+        cal.join("2026.toml"),
+        "source = \"test\"\nholidays = [{ date = \"2026-10-01\", name = \"国庆节\" }]\n",
+    )
+    .unwrap();
+    let second = version();
+    assert_ne!(first, second, "new holiday data is a new version");
+    std::fs::write(cal.join("2027.toml"), "source = \"test\"\nholidays = []\n").unwrap();
+    assert_ne!(second, version(), "a new year is a new version");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
