@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use time::OffsetDateTime;
@@ -36,6 +37,9 @@ use crate::store::{self, NewTimer};
 
 /// Most timers fired in one transaction.
 const BATCH: usize = 2000;
+/// Fire transactions in flight at once per replica: a burst of due timers
+/// keeps Postgres busy on every core while one batch waits for its commit.
+const PARALLEL: usize = 4;
 
 /// Lease and horizon settings.
 #[derive(Debug, Clone)]
@@ -297,14 +301,38 @@ async fn schedule(
     let mut refill = tokio::time::interval(s.horizon / 4);
     refill.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = Duration::from_millis(50);
+    let mut in_flight = futures::stream::FuturesUnordered::new();
     loop {
         let sleep = match q.due.first_key_value() {
+            // With every slot busy, the next batch waits for one to finish.
+            _ if in_flight.len() >= PARALLEL => Duration::from_secs(3600),
             Some((&(due, _), _)) => {
                 Duration::from_micros(u64::try_from(due - now_micros()).unwrap_or(0))
             }
             None => Duration::from_secs(3600),
         };
         tokio::select! {
+            Some((batch, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                let batch: Vec<(i64, i64, i32)> = batch;
+                match result {
+                    Ok(n) => {
+                        backoff = Duration::from_millis(50);
+                        if n > 0 {
+                            sla.outbox.wake();
+                        }
+                    }
+                    Err(e) => {
+                        let e: HandleError = e;
+                        tracing::warn!(error = %e, timers = batch.len(), "firing failed; retrying");
+                        // Back in the queue, due again after the backoff.
+                        let retry = now_micros() + i64::try_from(backoff.as_micros()).unwrap_or(0);
+                        for (id, _, p) in batch {
+                            q.insert(p, id, retry);
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
             msg = rx.recv() => match msg {
                 None => return,
                 Some(Msg::Owned(owned)) => {
@@ -383,25 +411,11 @@ async fn schedule(
                     continue;
                 }
                 let ids: Vec<i64> = batch.iter().map(|b| b.0).collect();
-                match fire(&sla, &pool, &ids).await {
-                    Ok(n) => {
-                        backoff = Duration::from_millis(50);
-                        if n > 0 {
-                            sla.outbox.wake();
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, timers = ids.len(), "firing failed; retrying");
-                        for (id, due, p) in batch {
-                            q.insert(p, id, due);
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = cancel.cancelled() => return,
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
+                let (sla, pool) = (sla.clone(), pool.clone());
+                in_flight.push(async move {
+                    let result = fire(&sla, &pool, &ids).await;
+                    (batch, result)
+                });
             }
             _ = cancel.cancelled() => return,
         }
@@ -426,18 +440,20 @@ pub async fn fire(sla: &Sla, pool: &PgPool, ids: &[i64]) -> Result<usize, Handle
         tx.commit().await?;
         return Ok(0);
     }
-    let mut out = Out::default();
-    let (simple, other): (Vec<_>, Vec<_>) = fired
+    // Events by the policy version of their clock.
+    let mut by_version: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+    let (simple, mut other): (Vec<_>, Vec<_>) = fired
         .iter()
         .partition(|f| matches!(Kind::parse(&f.3), Some(Kind::Warning | Kind::Breach)));
-    fire_simple(&mut tx, &simple, &mut out).await?;
+    fire_simple(&mut tx, &simple, &mut by_version).await?;
+    // One lock order for every transaction: by complaint.
+    other.sort_by_key(|f| f.1);
     for f in other {
-        fire_one(sla, &rules, &mut tx, f, &mut out).await?;
+        let mut out = Out::default();
+        let version = fire_one(sla, &rules, &mut tx, f, &mut out).await?;
+        by_version.entry(version).or_default().extend(out.0);
     }
-    let mut by_version: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
-    for (version, p) in out_versions(&mut tx, out).await? {
-        by_version.entry(version).or_default().push(p);
-    }
+    by_version.retain(|_, items| !items.is_empty());
     for (version, items) in by_version {
         sla.outbox
             .enqueue_many(&mut tx, &version, items)
@@ -454,41 +470,20 @@ pub async fn fire(sla: &Sla, pool: &PgPool, ids: &[i64]) -> Result<usize, Handle
     Ok(fired.len())
 }
 
-/// The policy version each event goes out under: the clock's.
-async fn out_versions(
-    tx: &mut sqlx::PgConnection,
-    out: Out,
-) -> Result<Vec<(String, Pending)>, HandleError> {
-    let ids: Vec<Uuid> = out.0.iter().map(|p| p.complaint_id).collect();
-    let versions: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT DISTINCT ON (complaint_id) complaint_id, policy_version FROM clocks
-         WHERE complaint_id = ANY($1) ORDER BY complaint_id, updated_at DESC",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    let map: BTreeMap<Uuid, String> = versions.into_iter().collect();
-    Ok(out
-        .0
-        .into_iter()
-        .map(|p| (map.get(&p.complaint_id).cloned().unwrap_or_default(), p))
-        .collect())
-}
-
 /// Warnings and breaches, the bulk of all fires: one read and one write
 /// for the whole batch.
 async fn fire_simple(
     tx: &mut sqlx::PgConnection,
     fired: &[&FiredRow],
-    out: &mut Out,
+    out: &mut BTreeMap<String, Vec<Pending>>,
 ) -> Result<(), HandleError> {
     if fired.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = fired.iter().map(|f| f.1).collect();
     let targets: Vec<&str> = fired.iter().map(|f| f.2.as_str()).collect();
-    let clocks: Vec<(Uuid, String, String, String, Option<OffsetDateTime>)> = sqlx::query_as(
-        "SELECT c.complaint_id, c.target, c.department, c.state, c.deadline FROM clocks c
+    let clocks: Vec<SimpleClock> = sqlx::query_as(
+        "SELECT c.complaint_id, c.target, c.department, c.state, c.deadline, c.policy_version FROM clocks c
          JOIN unnest($1::uuid[], $2::text[]) AS u(id, target)
            ON c.complaint_id = u.id AND c.target = u.target
          ORDER BY c.complaint_id, c.target FOR UPDATE OF c",
@@ -497,20 +492,22 @@ async fn fire_simple(
     .bind(&targets)
     .fetch_all(&mut *tx)
     .await?;
-    let clocks: BTreeMap<(Uuid, String), (String, String, Option<OffsetDateTime>)> = clocks
+    let clocks: BTreeMap<(Uuid, String), SimpleClock> = clocks
         .into_iter()
-        .map(|(id, t, dept, state, deadline)| ((id, t), (dept, state, deadline)))
+        .map(|c| ((c.complaint_id, c.target.clone()), c))
         .collect();
     // Per clock: keys to add to `fired`, and whether it breached.
     let mut changes: BTreeMap<(Uuid, String), (Vec<String>, bool)> = BTreeMap::new();
     for f in fired {
         let key = (f.1, f.2.clone());
-        let Some((dept, state, deadline)) = clocks.get(&key) else {
+        let Some(clock) = clocks.get(&key) else {
             continue;
         };
-        if state != "running" {
+        if clock.state != "running" {
             continue;
         }
+        let (dept, deadline) = (&clock.department, clock.deadline);
+        let out = out.entry(clock.policy_version.clone()).or_default();
         let Ok(target) = f.2.parse::<Target>() else {
             continue;
         };
@@ -519,7 +516,7 @@ async fn fire_simple(
         match kind {
             Some(Kind::Warning) => {
                 entry.0.push(Kind::Warning.key(f.4));
-                out.push(
+                out.push(Pending::new(
                     f.1,
                     Payload::SlaWarning(pb::SlaWarning {
                         target: pb_target(target) as i32,
@@ -527,7 +524,7 @@ async fn fire_simple(
                         deadline: deadline.map(tousu_bus::to_timestamp),
                         percent: u32::try_from(f.4).unwrap_or(0),
                     }),
-                );
+                ));
             }
             Some(Kind::Breach) => {
                 if entry.1 {
@@ -535,14 +532,14 @@ async fn fire_simple(
                 }
                 entry.0.push(Kind::Breach.key(0));
                 entry.1 = true;
-                out.push(
+                out.push(Pending::new(
                     f.1,
                     Payload::SlaBreached(pb::SlaBreached {
                         target: pb_target(target) as i32,
                         department: dept.clone(),
                         deadline: deadline.map(tousu_bus::to_timestamp),
                     }),
-                );
+                ));
             }
             _ => {}
         }
@@ -577,29 +574,55 @@ async fn fire_simple(
     Ok(())
 }
 
-/// Escalations, acknowledgement timeouts, pause caps, regrades.
+/// The columns a warning or breach needs.
+#[derive(sqlx::FromRow)]
+struct SimpleClock {
+    complaint_id: Uuid,
+    target: String,
+    department: String,
+    state: String,
+    deadline: Option<OffsetDateTime>,
+    policy_version: String,
+}
+
+/// Escalations, acknowledgement timeouts, pause caps, regrades. Returns
+/// the policy version the events go out under (the clock's).
 async fn fire_one(
     sla: &Sla,
     rules: &Rules,
     tx: &mut sqlx::PgConnection,
     f: &FiredRow,
     out: &mut Out,
-) -> Result<(), HandleError> {
+) -> Result<String, HandleError> {
     let (_, id, target, kind, arg, _) = f;
     let Ok(target) = target.parse::<Target>() else {
-        return Ok(());
+        return Ok(String::new());
     };
     let mut clocks = store::clocks(tx, *id, true).await?;
     let Some(row) = clocks.iter_mut().find(|c| c.target == target) else {
-        return Ok(());
+        return Ok(String::new());
     };
+    fire_on(sla, rules, tx, row, kind, *arg, out).await?;
+    Ok(row.policy_version.clone())
+}
+
+async fn fire_on(
+    sla: &Sla,
+    rules: &Rules,
+    tx: &mut sqlx::PgConnection,
+    row: &mut crate::store::ClockRow,
+    kind: &str,
+    arg: i32,
+    out: &mut Out,
+) -> Result<(), HandleError> {
+    let (id, target) = (row.complaint_id, row.target);
     match Kind::parse(kind) {
         Some(Kind::Escalation) => {
             if row.state != "running" && row.state != "breached" {
                 return Ok(());
             }
-            escalate(sla, rules, tx, row, *arg, None, out).await?;
-            row.fired.push(Kind::Escalation.key(*arg));
+            escalate(sla, rules, tx, row, arg, None, out).await?;
+            row.fired.push(Kind::Escalation.key(arg));
             store::update(tx, row).await?;
         }
         Some(Kind::AckTimeout) => {
@@ -663,7 +686,7 @@ async fn fire_one(
             }
         }
         Some(Kind::Regrade) => {
-            regrade(sla, rules, tx, row, *arg, out).await?;
+            regrade(sla, rules, tx, row, arg, out).await?;
         }
         _ => {}
     }
