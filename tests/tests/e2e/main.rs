@@ -9,6 +9,7 @@ mod dlq;
 mod explain;
 mod first_path;
 mod idempotency;
+mod notify_channels;
 mod reassign;
 mod reload;
 mod restart;
