@@ -64,6 +64,7 @@ pub const SUBJECTS: &[&str] = &[
     "tousu.evt.complaint.rejected.>",
     "tousu.evt.complaint.merged.>",
     "tousu.evt.complaint.reopened.>",
+    "tousu.evt.complaint.regraded",
 ];
 
 /// Why a complaint changes department.
@@ -371,6 +372,67 @@ impl Reassigner {
     pub fn new(engine: explain::Shared, outbox: Outbox) -> Self {
         Reassigner { engine, outbox }
     }
+
+    /// `complaint.regraded` (sla's time-based rules, or a person): the
+    /// decision takes the new grade, so a later reassignment carries it,
+    /// and a complaint that becomes 重大 alerts leadership at once, as one
+    /// graded 1 on arrival does.
+    async fn regraded(
+        &self,
+        conn: &mut PgConnection,
+        delivery: &Delivery,
+        r: &pb::ComplaintRegraded,
+    ) -> Result<(), HandleError> {
+        let new = u8::try_from(r.new_grade)
+            .ok()
+            .and_then(|g| Grade::try_from(g).ok())
+            .ok_or_else(|| HandleError::Reject(format!("regraded to grade {}", r.new_grade)))?;
+        let row: Option<(i16, String, String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT d.grade, coalesce(a.department, d.department), d.policy_version, a.first_event
+             FROM decisions d LEFT JOIN assignments a USING (complaint_id)
+             WHERE d.complaint_id = $1 FOR UPDATE OF d",
+        )
+        .bind(delivery.complaint_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((old, department, version, first)) = row else {
+            return Err(HandleError::Retry(
+                "regraded before routing decided: waiting for the decision".into(),
+            ));
+        };
+        sqlx::query("UPDATE decisions SET grade = $2 WHERE complaint_id = $1")
+            .bind(delivery.complaint_id)
+            .bind(i16::from(new.get()))
+            .execute(&mut *conn)
+            .await?;
+        if new == Grade::MAJOR && old != i16::from(Grade::MAJOR.get()) {
+            let first: pb::ComplaintAssigned = first
+                .and_then(|b| prost::Message::decode(b.as_slice()).ok())
+                .unwrap_or_default();
+            self.outbox
+                .enqueue(
+                    conn,
+                    delivery.complaint_id,
+                    &version,
+                    Payload::AlertMajor(pb::AlertMajor {
+                        department,
+                        tracking_no: first.tracking_no,
+                        summary: first.summary,
+                        rules: vec![pb::RuleHit {
+                            rule: "regraded".into(),
+                            reason: format!(
+                                "grade {old} → 1 by {}: {}",
+                                if r.actor.is_empty() { "?" } else { &r.actor },
+                                r.reason
+                            ),
+                        }],
+                    }),
+                )
+                .await?;
+        }
+        tracing::info!(complaint = %delivery.complaint_id, old, new = %new, "regraded");
+        Ok(())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -398,6 +460,9 @@ impl Handler for Reassigner {
         conn: &mut PgConnection,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
+        if let Some(Payload::Regraded(r)) = &delivery.event.payload {
+            return self.regraded(conn, delivery, r).await;
+        }
         let Some(Payload::Lifecycle(l)) = &delivery.event.payload else {
             return Ok(());
         };

@@ -897,6 +897,51 @@ async fn property_complaints_open_a_week_through_our_fault_become_hot() -> anyho
         unreachable!()
     };
     assert!(s.explanation.contains("grade 2"), "{}", s.explanation);
+
+    // At 30 days open it becomes 重大, and routing alerts leadership.
+    {
+        let mut db = stack.db("sla").await?;
+        sqlx::query("DELETE FROM timers WHERE complaint_id = $1 AND kind = 'regrade' AND arg = 30")
+            .bind(uuid)
+            .execute(&mut db)
+            .await?;
+        tousu_sla::store::add_timers(
+            &mut db,
+            tousu_kit::Config::defaults("sla").sla_partitions,
+            &[tousu_sla::store::NewTimer {
+                complaint_id: uuid,
+                target: tousu_domain::clock::Target::Resolution,
+                fire: tousu_sla::rules::Fire {
+                    at: OffsetDateTime::now_utc(),
+                    kind: tousu_sla::rules::Kind::Regrade,
+                    arg: 30,
+                },
+            }],
+        )
+        .await?;
+    }
+    let (regraded, _) = next_event(&mut events, Duration::from_secs(10), |e| {
+        e.complaint_id == id && matches!(e.payload, Some(Payload::Regraded(_)))
+    })
+    .await?;
+    let Some(Payload::Regraded(r)) = &regraded.payload else {
+        unreachable!()
+    };
+    assert_eq!((r.old_grade, r.new_grade), (2, 1));
+    let (alert, _) = next_event(&mut events, Duration::from_secs(10), |e| {
+        e.complaint_id == id && matches!(e.payload, Some(Payload::AlertMajor(_)))
+    })
+    .await?;
+    assert_eq!(alert.producer, "routing");
+    let Some(Payload::AlertMajor(a)) = &alert.payload else {
+        unreachable!()
+    };
+    assert!(
+        a.rules
+            .iter()
+            .any(|h| h.rule == "regraded" && h.reason.contains("2 → 1"))
+    );
+    assert!(!a.tracking_no.is_empty());
     stack.stop().await
 }
 
