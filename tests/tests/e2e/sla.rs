@@ -821,6 +821,31 @@ async fn a_new_policy_recomputes_open_clocks_with_an_audit() -> anyhow::Result<(
     stack.stop().await
 }
 
+/// Replaces a complaint's regrade check at `days` open by one due now.
+async fn bring_regrade_forward(stack: &Stack, id: uuid::Uuid, days: i32) -> anyhow::Result<()> {
+    let mut db = stack.db("sla").await?;
+    sqlx::query("DELETE FROM timers WHERE complaint_id = $1 AND kind = 'regrade' AND arg = $2")
+        .bind(id)
+        .bind(days)
+        .execute(&mut db)
+        .await?;
+    tousu_sla::store::add_timers(
+        &mut db,
+        tousu_kit::Config::defaults("sla").sla_partitions,
+        &[tousu_sla::store::NewTimer {
+            complaint_id: id,
+            target: tousu_domain::clock::Target::Resolution,
+            fire: tousu_sla::rules::Fire {
+                at: OffsetDateTime::now_utc(),
+                kind: tousu_sla::rules::Kind::Regrade,
+                arg: days,
+            },
+        }],
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn property_complaints_open_a_week_through_our_fault_become_hot() -> anyhow::Result<()> {
     let (_dir, policy) = tousu_tests::profile_with("property", &[])?;
@@ -856,27 +881,7 @@ async fn property_complaints_open_a_week_through_our_fault_become_hot() -> anyho
             == 1
     })
     .await?;
-    {
-        let mut db = stack.db("sla").await?;
-        sqlx::query("DELETE FROM timers WHERE complaint_id = $1 AND kind = 'regrade' AND arg = 7")
-            .bind(uuid)
-            .execute(&mut db)
-            .await?;
-        tousu_sla::store::add_timers(
-            &mut db,
-            tousu_kit::Config::defaults("sla").sla_partitions,
-            &[tousu_sla::store::NewTimer {
-                complaint_id: uuid,
-                target: tousu_domain::clock::Target::Resolution,
-                fire: tousu_sla::rules::Fire {
-                    at: OffsetDateTime::now_utc(),
-                    kind: tousu_sla::rules::Kind::Regrade,
-                    arg: 7,
-                },
-            }],
-        )
-        .await?;
-    }
+    bring_regrade_forward(&stack, uuid, 7).await?;
     let (regraded, _) = next_event(&mut events, Duration::from_secs(10), |e| {
         e.complaint_id == id && matches!(e.payload, Some(Payload::Regraded(_)))
     })
@@ -899,27 +904,7 @@ async fn property_complaints_open_a_week_through_our_fault_become_hot() -> anyho
     assert!(s.explanation.contains("grade 2"), "{}", s.explanation);
 
     // At 30 days open it becomes 重大, and routing alerts leadership.
-    {
-        let mut db = stack.db("sla").await?;
-        sqlx::query("DELETE FROM timers WHERE complaint_id = $1 AND kind = 'regrade' AND arg = 30")
-            .bind(uuid)
-            .execute(&mut db)
-            .await?;
-        tousu_sla::store::add_timers(
-            &mut db,
-            tousu_kit::Config::defaults("sla").sla_partitions,
-            &[tousu_sla::store::NewTimer {
-                complaint_id: uuid,
-                target: tousu_domain::clock::Target::Resolution,
-                fire: tousu_sla::rules::Fire {
-                    at: OffsetDateTime::now_utc(),
-                    kind: tousu_sla::rules::Kind::Regrade,
-                    arg: 30,
-                },
-            }],
-        )
-        .await?;
-    }
+    bring_regrade_forward(&stack, uuid, 30).await?;
     let (regraded, _) = next_event(&mut events, Duration::from_secs(10), |e| {
         e.complaint_id == id && matches!(e.payload, Some(Payload::Regraded(_)))
     })
