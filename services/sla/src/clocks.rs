@@ -338,16 +338,7 @@ impl Sla {
                         self.arm_timers(conn, rules, row).await?;
                         store::audit(
                             conn,
-                            Audit {
-                                complaint_id: id,
-                                target: row.target,
-                                change: "reassigned",
-                                old_deadline: before,
-                                new_deadline: row.deadline,
-                                actor: "routing",
-                                reason: why,
-                                policy_version: rules.version(),
-                            },
+                            row.audit("reassigned", before, "routing", why, rules.version()),
                         )
                         .await?;
                         out.push(id, started_event(row));
@@ -357,16 +348,13 @@ impl Sla {
                     store::update(conn, row).await?;
                     store::audit(
                         conn,
-                        Audit {
-                            complaint_id: id,
-                            target: row.target,
-                            change: "reassigned",
-                            old_deadline: row.deadline,
-                            new_deadline: row.deadline,
-                            actor: "routing",
-                            reason: &format!("{why}: {old} → {department}"),
-                            policy_version: rules.version(),
-                        },
+                        row.audit(
+                            "reassigned",
+                            row.deadline,
+                            "routing",
+                            &format!("{why}: {old} → {department}"),
+                            rules.version(),
+                        ),
                     )
                     .await?;
                 }
@@ -510,16 +498,13 @@ impl Sla {
         {
             store::audit(
                 conn,
-                Audit {
-                    complaint_id: row.complaint_id,
-                    target: row.target,
-                    change: "pause_refused",
-                    old_deadline: row.deadline,
-                    new_deadline: row.deadline,
+                row.audit(
+                    "pause_refused",
+                    row.deadline,
                     actor,
-                    reason: &format!("{reason}: at most {max} pause(s) for this reason"),
-                    policy_version: rules.version(),
-                },
+                    &format!("{reason}: at most {max} pause(s) for this reason"),
+                    rules.version(),
+                ),
             )
             .await?;
             return Ok(());
@@ -536,16 +521,7 @@ impl Sla {
         self.arm_timers(conn, rules, row).await?;
         store::audit(
             conn,
-            Audit {
-                complaint_id: row.complaint_id,
-                target: row.target,
-                change: "paused",
-                old_deadline: old,
-                new_deadline: None,
-                actor,
-                reason,
-                policy_version: rules.version(),
-            },
+            row.audit("paused", old, actor, reason, rules.version()),
         )
         .await?;
         out.push(
@@ -600,14 +576,11 @@ impl Sla {
             .unwrap_or_default();
         store::audit(
             conn,
-            Audit {
-                complaint_id: row.complaint_id,
-                target: row.target,
-                change: "resumed",
-                old_deadline: None,
-                new_deadline: row.deadline,
+            row.audit(
+                "resumed",
+                None,
                 actor,
-                reason: &format!(
+                &format!(
                     "{why}: stood still {} ({})",
                     human(paused),
                     if row.model.working {
@@ -616,8 +589,8 @@ impl Sla {
                         "24×7"
                     }
                 ),
-                policy_version: rules.version(),
-            },
+                rules.version(),
+            ),
         )
         .await?;
         out.push(
@@ -700,14 +673,14 @@ impl Sla {
             store::audit(
                 conn,
                 Audit {
-                    complaint_id: row.complaint_id,
-                    target: row.target,
-                    change: "extended",
-                    old_deadline: Some(old),
                     new_deadline: Some(new),
-                    actor: &ext.approver,
-                    reason,
-                    policy_version: rules.version(),
+                    ..row.audit(
+                        "extended",
+                        Some(old),
+                        &ext.approver,
+                        reason,
+                        rules.version(),
+                    )
                 },
             )
             .await?;
@@ -763,16 +736,13 @@ impl Sla {
         self.arm_timers(conn, rules, row).await?;
         store::audit(
             conn,
-            Audit {
-                complaint_id: row.complaint_id,
-                target: row.target,
-                change: "reopened",
-                old_deadline: old,
-                new_deadline: row.deadline,
+            row.audit(
+                "reopened",
+                old,
                 actor,
-                reason: "dissatisfied at the return visit: half the original time",
-                policy_version: rules.version(),
-            },
+                "dissatisfied at the return visit: half the original time",
+                rules.version(),
+            ),
         )
         .await?;
         out.push(row.complaint_id, started_event(row));
@@ -829,16 +799,13 @@ impl Sla {
         if deadline != old {
             store::audit(
                 conn,
-                Audit {
-                    complaint_id: row.complaint_id,
-                    target: row.target,
+                row.audit(
                     change,
-                    old_deadline: old,
-                    new_deadline: deadline,
+                    old,
                     actor,
-                    reason: &format!("grade {grade}, policy {}", rules.policy.name),
-                    policy_version: rules.version(),
-                },
+                    &format!("grade {grade}, policy {}", rules.policy.name),
+                    rules.version(),
+                ),
             )
             .await?;
             out.push(row.complaint_id, started_event(row));

@@ -37,6 +37,27 @@ impl ClockRow {
     pub fn is_open(&self) -> bool {
         self.state == "running" || self.state == "paused"
     }
+
+    /// An audit line for a change of this clock, its deadline now the new one.
+    pub fn audit<'a>(
+        &self,
+        change: &'a str,
+        old_deadline: Option<OffsetDateTime>,
+        actor: &'a str,
+        reason: &'a str,
+        policy_version: &'a str,
+    ) -> Audit<'a> {
+        Audit {
+            complaint_id: self.complaint_id,
+            target: self.target,
+            change,
+            old_deadline,
+            new_deadline: self.deadline,
+            actor,
+            reason,
+            policy_version,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
