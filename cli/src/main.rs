@@ -10,6 +10,7 @@
 //! - [`policy`]: validate a policy file.
 //! - [`quarantine`]: list, show and replay input intake rejected.
 //! - [`sla`]: the deadline calculator (`tousu sla deadline`).
+//! - [`notify`]: notify's delivery log (`tousu notify log|retry`).
 //! - [`bench`]: benchmarks that print figures (`tousu bench intake`).
 
 use std::path::PathBuf;
@@ -18,8 +19,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_notify;
 mod bench_sla;
 mod dlq;
+mod notify;
 mod policy;
 mod quarantine;
 mod service;
@@ -94,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// The delivery log of notify: list deliveries with their attempts, retry a dead one.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Benchmarks; each prints its figures.
     Bench {
         #[command(subcommand)]
@@ -128,11 +136,25 @@ enum QuarantineCommand {
 }
 
 #[derive(Subcommand)]
+enum NotifyCommand {
+    /// Deliveries, newest first: status, attempts, last status code, latency, error.
+    Log(notify::LogArgs),
+    /// Put a dead delivery back to pending (its attempts stay in the log).
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        conn: notify::Conn,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
     /// Accepted complaints per second over HTTP with durable commit, and p50/p99 latency.
     Intake(bench::IntakeArgs),
     /// Timer fire lateness, burst fires per second, RSS and cold restart with a million pending timers.
     Sla(bench_sla::SlaArgs),
+    /// Event-to-delivered latency of notify under a burst of SLA breaches to a webhook.
+    Notify(bench_notify::NotifyArgs),
     /// Accuracy and confusion matrix of the classifier on a labeled JSONL set.
     Classify {
         /// Labeled complaints, one JSON object per line with its `category`.
@@ -255,6 +277,10 @@ async fn main() -> ExitCode {
             QuarantineCommand::Show { id, conn } => quarantine::show(&conn, id).await,
             QuarantineCommand::Replay { id, conn } => quarantine::replay(&conn, id).await,
         },
+        Command::Notify { command } => match command {
+            NotifyCommand::Log(args) => notify::log(&args).await,
+            NotifyCommand::Retry { id, conn } => notify::retry(&conn, id).await,
+        },
         Command::Bench { command } => match command {
             BenchCommand::Classify {
                 file,
@@ -274,6 +300,10 @@ async fn main() -> ExitCode {
             BenchCommand::Sla(args) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 bench_sla::sla(args, &up::repo_root(&cwd)).await
+            }
+            BenchCommand::Notify(args) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                bench_notify::notify(args, &up::repo_root(&cwd)).await
             }
         },
     };

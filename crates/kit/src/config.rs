@@ -107,10 +107,14 @@ pub struct Config {
     pub notify_digest_window_secs: u64,
     /// notify: concurrent sends per replica.
     pub notify_workers: u32,
+    /// notify: base URL of notify's HTTP API as recipients reach it, for
+    /// acknowledgement links; empty: `public_url`'s scheme and host with
+    /// notify's own port.
+    pub notify_public_url: String,
 }
 
 /// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
-pub const SETTINGS: [&str; 44] = [
+pub const SETTINGS: [&str; 45] = [
     "nats_url",
     "database_url",
     "http_addr",
@@ -155,6 +159,7 @@ pub const SETTINGS: [&str; 44] = [
     "notify_digest_threshold",
     "notify_digest_window_secs",
     "notify_workers",
+    "notify_public_url",
 ];
 
 /// Default ports per service (architecture §1).
@@ -218,6 +223,7 @@ impl Config {
             notify_digest_threshold: 10,
             notify_digest_window_secs: 300,
             notify_workers: 16,
+            notify_public_url: String::new(),
         }
     }
 

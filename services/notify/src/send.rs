@@ -2,13 +2,70 @@
 //! with backoff, breaks circuits, dead-letters, logs every attempt and
 //! publishes `notify.delivered` / `notify.failed`.
 //!
-//! STUB: being written.
+//! # Claims are leases
+//!
+//! A replica claims due `pending` rows (`next_attempt_at <= now()`, `FOR
+//! UPDATE SKIP LOCKED`) in one short statement that moves their
+//! `next_attempt_at` to `now() + lease` (the send timeout plus a margin)
+//! and keeps them `pending`. The new `next_attempt_at` is the claim's
+//! token: the outcome is written in a later transaction only where the row
+//! still has it. So:
+//! - a replica that dies mid-send leaves its rows `pending`; they are due
+//!   again when the lease ends and another replica sends them (the
+//!   recipient may then get the message twice: **at least once**);
+//! - when nothing fails a row is sent once: no other replica can claim it
+//!   before its lease ends, and a send (bounded by `notify_timeout_secs`)
+//!   ends well before that;
+//! - a row that stopped being `pending` (`cancelled` by an ack) is not
+//!   claimed, and an outcome never overwrites a status another writer set.
+//!
+//! # Wake-up
+//!
+//! The planner calls [`announce`] in the transaction that inserts
+//! deliveries; every replica `LISTEN`s on [`CHANNEL`] and claims at once,
+//! and polls every 250 ms for retries and ladder steps coming due (and
+//! for announcements lost while its listener reconnected). A finished send
+//! wakes the dispatcher too, so a backlog drains without waiting.
+//!
+//! # Concurrency and endpoints
+//!
+//! `notify_workers` sends run at once per replica, at most half of them
+//! (rounded up) to one endpoint (`deliveries.endpoint`), so a slow or
+//! failing endpoint cannot hold every worker while other recipients wait.
+//! Each endpoint has a circuit breaker ([`crate::breaker`], in memory per
+//! replica): 5 consecutive transient failures open it for 30 s; while open
+//! its due deliveries are moved to the end of the cool-down without
+//! counting an attempt; then one trial send decides.
+//!
+//! # Retries
+//!
+//! A transient failure (5xx, 429, timeout, connection error) is retried
+//! after an exponential backoff with full jitter — uniform in `[0, min(5
+//! min, 1 s × 2^(n−1))]` after the n-th attempt — and never earlier than
+//! the endpoint's `Retry-After` (capped at a day). A permanent failure (4xx,
+//! bad address, channel not configured) goes straight to `dead`, as does
+//! the `notify_max_attempts`-th attempt of a round. A dead delivery put
+//! back with `POST /v1/deliveries/{id}/retry` keeps its attempts and gets
+//! the rest of its round (a full round after running out of attempts).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use sqlx::PgConnection;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tousu_bus::{Outbox, Payload, Pending};
+use tousu_kit::Config;
+use tousu_proto::v1 as pb;
+use uuid::Uuid;
 
-use crate::channels::Channels;
+use crate::breaker::{Breakers, State, Verdict};
+use crate::channels::{Channels, SendError, Sent};
+use crate::model::Message;
 
 /// The channel a transaction that adds deliveries notifies (at commit), so
 /// every replica's sender looks at once instead of at its next poll.
@@ -24,5 +81,942 @@ pub async fn announce(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// How long the dispatcher lets wake-ups gather before it claims.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// How long the finisher lets outcomes gather into one transaction.
+const FINISH_GATHER: Duration = Duration::from_millis(10);
+
+/// Longest `Retry-After` honored; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// How the sender behaves: derived from the settings, plus fixed values.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Concurrent sends of this replica (`notify_workers`).
+    pub workers: usize,
+    /// Concurrent sends to one endpoint: half the workers, rounded up.
+    pub endpoint_cap: usize,
+    /// One send's timeout (`notify_timeout_secs`).
+    pub timeout: Duration,
+    /// How long a claim holds a row: the timeout plus 30 s.
+    pub lease: Duration,
+    /// Attempts in a round before `dead` (`notify_max_attempts`).
+    pub max_attempts: u32,
+    /// Backoff after the first failed attempt (1 s), doubling, up to `backoff_cap` (5 min).
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Consecutive failures that open an endpoint's circuit (5), and for how long (30 s).
+    pub breaker_threshold: u32,
+    pub breaker_cool_down: Duration,
+    /// Poll for due rows without an announcement (250 ms).
+    pub poll: Duration,
+}
+
+impl Tuning {
+    pub fn from_config(config: &Config) -> Self {
+        let workers = (config.notify_workers as usize).max(1);
+        let timeout = Duration::from_secs(config.notify_timeout_secs.max(1));
+        Tuning {
+            workers,
+            endpoint_cap: workers.div_ceil(2),
+            timeout,
+            lease: timeout + Duration::from_secs(30),
+            max_attempts: config.notify_max_attempts.max(1),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            breaker_threshold: 5,
+            breaker_cool_down: Duration::from_secs(30),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A uniform draw in `[0, 1)` from the random bits of a v4 UUID (the low
+/// 53 bits, clear of the version and variant bits).
+pub fn jitter() -> f64 {
+    let bits = (Uuid::new_v4().as_u128() & ((1u128 << 53) - 1)) as u64;
+    bits as f64 / (1u64 << 53) as f64
+}
+
+/// The wait after the `n`-th failed attempt of a round (1-based):
+/// `jitter × min(cap, base × 2^(n−1))` (full jitter), `jitter` in `[0, 1)`.
+pub fn backoff(n: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
+    let exp = n.saturating_sub(1).min(31);
+    let ceiling = base.saturating_mul(1u32 << exp).min(cap);
+    let j = if (0.0..=1.0).contains(&jitter) {
+        jitter
+    } else {
+        0.5
+    };
+    ceiling.mul_f64(j)
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    /// Try again after this long.
+    Retry(Duration),
+    Dead,
+}
+
+/// The step after attempt number `attempts` (all attempts so far,
+/// this one included) ended with `result`.
+pub fn next_step(
+    attempts: u32,
+    result: &Result<Sent, SendError>,
+    tuning: &Tuning,
+    jitter: f64,
+) -> Next {
+    let max = tuning.max_attempts.max(1);
+    let in_round = (attempts.max(1) - 1) % max + 1;
+    match result {
+        Ok(_) => Next::Delivered,
+        Err(SendError::Permanent { .. }) => Next::Dead,
+        Err(SendError::Transient { .. }) if in_round >= max => Next::Dead,
+        Err(SendError::Transient { retry_after, .. }) => {
+            let wait = backoff(in_round, tuning.backoff_base, tuning.backoff_cap, jitter);
+            let floor = retry_after.map_or(Duration::ZERO, |r| r.min(MAX_RETRY_AFTER));
+            Next::Retry(wait.max(floor))
+        }
+    }
+}
+
+/// The wall-clock instant `at` stands for.
+fn wall(at: Instant) -> OffsetDateTime {
+    let now = Instant::now();
+    let wall = OffsetDateTime::now_utc();
+    if at >= now {
+        wall + (at - now)
+    } else {
+        wall - (now - at)
+    }
+}
+
+/// Sends in flight and breakers per endpoint, for this replica.
+struct Gate {
+    breakers: Breakers,
+    inflight: HashMap<String, usize>,
+    /// When the due rows of an open endpoint were last deferred.
+    deferred: HashMap<String, Instant>,
+}
+
+/// Which endpoints a claim leaves out and how many rows it may take of the
+/// others.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    excluded: Vec<String>,
+    endpoints: Vec<String>,
+    slots: Vec<i32>,
+}
+
+impl Gate {
+    fn plan(&self, now: Instant, cap: usize) -> Plan {
+        let mut plan = Plan::default();
+        let mut limited: HashMap<&str, usize> = HashMap::new();
+        for (e, open) in self.breakers.not_closed(now) {
+            let busy = self.inflight.get(&e).copied().unwrap_or(0);
+            match open {
+                // Half-open with no trial running: one.
+                None if busy == 0 && self.breakers.state(&e, now) == State::HalfOpen(false) => {
+                    plan.endpoints.push(e);
+                    plan.slots.push(1);
+                }
+                _ => plan.excluded.push(e),
+            }
+        }
+        for (e, n) in &self.inflight {
+            if plan.excluded.contains(e) || plan.endpoints.contains(e) {
+                continue;
+            }
+            limited.insert(e, cap.saturating_sub(*n));
+        }
+        for (e, free) in limited {
+            if free == 0 {
+                plan.excluded.push(e.to_owned());
+            } else {
+                plan.endpoints.push(e.to_owned());
+                plan.slots.push(i32::try_from(free).unwrap_or(i32::MAX));
+            }
+        }
+        plan
+    }
+
+    /// Takes a place for a send to `endpoint`, when its circuit and its
+    /// share of the workers allow.
+    fn begin(&mut self, endpoint: &str, now: Instant, cap: usize) -> bool {
+        let busy = self.inflight.get(endpoint).copied().unwrap_or(0);
+        if busy >= cap || !self.breakers.admit(endpoint, now) {
+            return false;
+        }
+        *self.inflight.entry(endpoint.to_owned()).or_insert(0) += 1;
+        true
+    }
+
+    fn end(&mut self, endpoint: &str, verdict: Verdict, now: Instant) -> Option<State> {
+        if let Some(n) = self.inflight.get_mut(endpoint) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.inflight.remove(endpoint);
+            }
+        }
+        self.breakers.record(endpoint, verdict, now)
+    }
+
+    /// Open endpoints whose due rows should be moved now (each at most
+    /// every 500 ms), with the end of their cool-down.
+    fn deferrals(&mut self, now: Instant) -> Vec<(String, Instant)> {
+        let open: Vec<(String, Instant)> = self
+            .breakers
+            .not_closed(now)
+            .into_iter()
+            .filter_map(|(e, until)| until.map(|u| (e, u)))
+            .collect();
+        self.deferred
+            .retain(|e, _| open.iter().any(|(o, _)| o == e));
+        open.into_iter()
+            .filter(|(e, _)| {
+                let due = self
+                    .deferred
+                    .get(e)
+                    .is_none_or(|last| now.duration_since(*last) >= Duration::from_millis(500));
+                if due {
+                    self.deferred.insert(e.clone(), now);
+                }
+                due
+            })
+            .collect()
+    }
+}
+
+/// A row this replica claimed.
+#[derive(Debug, sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    channel: String,
+    address: String,
+    endpoint: String,
+    message: Option<serde_json::Value>,
+    attempts: i32,
+    event_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    cause_event_id: Uuid,
+    complaint_id: Uuid,
+    recipient: String,
+    /// The claim's `next_attempt_at`: the lease, and the token the outcome
+    /// must find.
+    token: OffsetDateTime,
+    /// `next_attempt_at` before the claim, to give the row back.
+    was: OffsetDateTime,
+}
+
+/// The outcome of one attempt, for the finisher.
+#[derive(Debug)]
+struct Done {
+    id: i64,
+    token: OffsetDateTime,
+    attempt: i32,
+    channel: String,
+    recipient: String,
+    cause_event_id: Uuid,
+    complaint_id: Uuid,
+    policy_version: String,
+    outcome: &'static str,
+    status_code: Option<i32>,
+    latency_ms: i32,
+    error: Option<String>,
+    next: Next,
+    /// Event time → this send's end, for a delivered one.
+    event_latency: Option<Duration>,
+}
+
+struct Shared {
+    pool: PgPool,
+    channels: Arc<Channels>,
+    tuning: Tuning,
+    gate: Mutex<Gate>,
+    wake: Arc<Notify>,
+    done: mpsc::Sender<Done>,
+    tracker: TaskTracker,
+}
+
+impl Shared {
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        // A panic while holding the lock leaves counters, not broken invariants.
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Starts the sender tasks of this replica.
-pub fn spawn(_ctx: &tousu_kit::Ctx, _channels: Arc<Channels>) {}
+pub fn spawn(ctx: &tousu_kit::Ctx, channels: Arc<Channels>) {
+    spawn_with(ctx, channels, Tuning::from_config(&ctx.config));
+}
+
+/// [`spawn`] with explicit tuning.
+pub fn spawn_with(ctx: &tousu_kit::Ctx, channels: Arc<Channels>, tuning: Tuning) {
+    let (done_tx, done_rx) = mpsc::channel(4096);
+    let wake = Arc::new(Notify::new());
+    let shared = Arc::new(Shared {
+        pool: ctx.pool.clone(),
+        channels,
+        gate: Mutex::new(Gate {
+            breakers: Breakers::new(tuning.breaker_threshold, tuning.breaker_cool_down),
+            inflight: HashMap::new(),
+            deferred: HashMap::new(),
+        }),
+        tuning,
+        wake: wake.clone(),
+        done: done_tx,
+        tracker: ctx.tracker.clone(),
+    });
+    ctx.tracker
+        .spawn(listen(ctx.pool.clone(), wake, ctx.cancel.clone()));
+    ctx.tracker
+        .spawn(finish(ctx.pool.clone(), ctx.outbox.clone(), done_rx));
+    ctx.tracker.spawn(dispatch(shared, ctx.cancel.clone()));
+}
+
+/// Forwards `pg_notify` announcements to the dispatcher.
+async fn listen(pool: PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery listener cannot connect; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = cancel.cancelled() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                _ = cancel.cancelled() => return,
+            }
+        }
+        // Whatever was announced while nobody listened is due: look now.
+        wake.notify_one();
+        loop {
+            tokio::select! {
+                n = listener.try_recv() => match n {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery listener failed; reconnecting");
+                        break;
+                    }
+                },
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Claims due rows whenever there is room and something may be due.
+async fn dispatch(shared: Arc<Shared>, cancel: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(shared.tuning.workers));
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let free = permits.available_permits();
+        let mut full = false;
+        if free > 0 {
+            match round(&shared, &permits, free).await {
+                Ok(claimed) => full = claimed >= free,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = cancel.cancelled() => return,
+                    }
+                }
+            }
+        }
+        // A full claim may have left more due rows: go again while there is room.
+        if full && permits.available_permits() > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = shared.wake.notified() => {
+                // Let a burst of announcements and finished sends gather
+                // into one claim instead of one claim each.
+                tokio::time::sleep(GATHER).await;
+            }
+            _ = tokio::time::sleep(shared.tuning.poll) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// One claim: defers open endpoints' due rows, claims up to `free` rows
+/// within each endpoint's share, starts their sends. Returns the rows claimed.
+async fn round(shared: &Arc<Shared>, permits: &Arc<Semaphore>, free: usize) -> sqlx::Result<usize> {
+    let now = Instant::now();
+    let deferrals = shared.gate().deferrals(now);
+    for (endpoint, until) in deferrals {
+        let moved = defer_endpoint(&shared.pool, &endpoint, wall(until)).await?;
+        if moved > 0 {
+            tracing::info!(%endpoint, moved, "circuit open: deliveries deferred");
+        }
+    }
+    let cap = shared.tuning.endpoint_cap;
+    let plan = shared.gate().plan(now, cap);
+    let rows = claim(&shared.pool, free, cap, &plan, shared.tuning.lease).await?;
+    let claimed = rows.len();
+    let mut back: Vec<(i64, OffsetDateTime, OffsetDateTime)> = Vec::new();
+    for row in rows {
+        let now = Instant::now();
+        let admitted = shared.gate().begin(&row.endpoint, now, cap);
+        let permit = if admitted {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    shared.gate().end(&row.endpoint, Verdict::Neutral, now);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        match permit {
+            Some(permit) => {
+                let shared2 = shared.clone();
+                shared
+                    .tracker
+                    .spawn(async move { send_one(shared2, row, permit).await });
+            }
+            None => {
+                // Not now: an open circuit keeps it until the cool-down
+                // ends; a full share gives it back as it was.
+                let until = shared.gate().breakers.open_until(&row.endpoint, now);
+                back.push((row.id, row.token, until.map_or(row.was, wall)));
+            }
+        }
+    }
+    if !back.is_empty() {
+        reschedule(&shared.pool, &back).await?;
+    }
+    Ok(claimed)
+}
+
+async fn claim(
+    pool: &PgPool,
+    limit: usize,
+    cap: usize,
+    plan: &Plan,
+    lease: Duration,
+) -> sqlx::Result<Vec<Claimed>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Look at more rows than we take, so one busy endpoint's backlog does
+    // not hide the others'.
+    let scan = limit.saturating_mul(4).clamp(64, 2000);
+    // A claim lost with a Postgres crash leaves its rows due: they are
+    // claimed again (at least once either way), so the claim does not
+    // wait for its WAL flush.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let rows = sqlx::query_as::<_, Claimed>(
+        "WITH cand AS (
+             SELECT id, endpoint, next_attempt_at FROM deliveries
+             WHERE status = 'pending' AND next_attempt_at <= now()
+               AND endpoint <> ALL($1::text[])
+             ORDER BY next_attempt_at
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         ), ranked AS (
+             SELECT c.id, c.next_attempt_at,
+                    row_number() OVER (PARTITION BY c.endpoint ORDER BY c.next_attempt_at, c.id) AS rn,
+                    COALESCE(s.slots, $3) AS slots
+             FROM cand c LEFT JOIN unnest($4::text[], $5::int4[]) AS s(endpoint, slots)
+               ON s.endpoint = c.endpoint
+         ), pick AS (
+             SELECT id, next_attempt_at FROM ranked WHERE rn <= slots
+             ORDER BY next_attempt_at, id LIMIT $6
+         )
+         UPDATE deliveries d
+         SET next_attempt_at = now() + make_interval(secs => $7::float8), updated_at = now()
+         FROM pick WHERE d.id = pick.id
+         RETURNING d.id, d.channel, d.address, d.endpoint, d.message, d.attempts, d.event_at,
+                   d.created_at, d.cause_event_id, d.complaint_id, d.recipient,
+                   d.next_attempt_at AS token, pick.next_attempt_at AS was",
+    )
+    .bind(&plan.excluded)
+    .bind(scan)
+    .bind(i32::try_from(cap).unwrap_or(i32::MAX))
+    .bind(&plan.endpoints)
+    .bind(&plan.slots)
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Moves claimed rows to `at` (where the claim still holds them).
+async fn reschedule(
+    pool: &PgPool,
+    rows: &[(i64, OffsetDateTime, OffsetDateTime)],
+) -> sqlx::Result<()> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let tokens: Vec<OffsetDateTime> = rows.iter().map(|r| r.1).collect();
+    let ats: Vec<OffsetDateTime> = rows.iter().map(|r| r.2).collect();
+    sqlx::query(
+        "UPDATE deliveries d SET next_attempt_at = u.at, updated_at = now()
+         FROM unnest($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS u(id, token, at)
+         WHERE d.id = u.id AND d.status = 'pending' AND d.next_attempt_at = u.token",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(&ats)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Moves the due rows of an endpoint whose circuit is open to `until`
+/// (rows another replica is claiming right now are left to it).
+async fn defer_endpoint(pool: &PgPool, endpoint: &str, until: OffsetDateTime) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = $2, updated_at = now()
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE status = 'pending' AND endpoint = $1 AND next_attempt_at <= now()
+                      FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(endpoint)
+    .bind(until)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+fn decode(message: Option<serde_json::Value>) -> Result<Message, String> {
+    let value = message.ok_or_else(|| "the delivery has no message".to_owned())?;
+    serde_json::from_value(value).map_err(|e| format!("the delivery's message is unreadable: {e}"))
+}
+
+/// Cuts an error text to a size fit for the log.
+fn short(text: &str) -> String {
+    const MAX: usize = 500;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+async fn send_one(shared: Arc<Shared>, row: Claimed, permit: OwnedSemaphorePermit) {
+    let started = Instant::now();
+    let tuning = &shared.tuning;
+    let (result, policy_version) = match decode(row.message) {
+        Ok(message) => {
+            let version = message.data["policy_version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let sent = tokio::time::timeout(
+                tuning.timeout,
+                shared.channels.send(&row.channel, &row.address, &message),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::Transient {
+                    status: None,
+                    detail: format!("no answer within {} s", tuning.timeout.as_secs()),
+                    retry_after: None,
+                })
+            });
+            (sent, version)
+        }
+        Err(e) => (
+            Err(SendError::Permanent {
+                status: None,
+                detail: e,
+            }),
+            String::new(),
+        ),
+    };
+    let latency = started.elapsed();
+    let verdict = match &result {
+        Ok(_)
+        | Err(SendError::Permanent {
+            status: Some(_), ..
+        }) => Verdict::Success,
+        Err(SendError::Transient { .. }) => Verdict::Failure,
+        Err(SendError::Permanent { status: None, .. }) => Verdict::Neutral,
+    };
+    if let Some(state) = shared.gate().end(&row.endpoint, verdict, Instant::now()) {
+        let open = !matches!(state, State::Closed);
+        metrics::gauge!("tousu_notify_breaker_open", "endpoint" => row.endpoint.clone())
+            .set(if open { 1.0 } else { 0.0 });
+        if open {
+            tracing::warn!(endpoint = %row.endpoint, "circuit opened: deliveries to it are deferred");
+        } else {
+            tracing::info!(endpoint = %row.endpoint, "circuit closed");
+        }
+    }
+    let attempt = row.attempts.saturating_add(1);
+    let next = next_step(
+        u32::try_from(attempt).unwrap_or(1),
+        &result,
+        tuning,
+        jitter(),
+    );
+    let (outcome, status_code, error) = match &result {
+        Ok(sent) => ("delivered", Some(i32::from(sent.status)), None),
+        Err(SendError::Transient { status, detail, .. }) => {
+            ("transient", status.map(i32::from), Some(short(detail)))
+        }
+        Err(SendError::Permanent { status, detail }) => {
+            ("permanent", status.map(i32::from), Some(short(detail)))
+        }
+    };
+    metrics::counter!("tousu_notify_attempts_total", "channel" => row.channel.clone(), "outcome" => outcome)
+        .increment(1);
+    let event_latency = (next == Next::Delivered).then(|| {
+        let since = OffsetDateTime::now_utc() - row.event_at.unwrap_or(row.created_at);
+        Duration::try_from(since).unwrap_or(Duration::ZERO)
+    });
+    if let Some(e) = &error {
+        tracing::debug!(delivery = row.id, attempt, channel = %row.channel, endpoint = %row.endpoint, error = %e, ?next, "send failed");
+    }
+    let done = Done {
+        id: row.id,
+        token: row.token,
+        attempt,
+        channel: row.channel,
+        recipient: row.recipient,
+        cause_event_id: row.cause_event_id,
+        complaint_id: row.complaint_id,
+        policy_version,
+        outcome,
+        status_code,
+        latency_ms: i32::try_from(latency.as_millis()).unwrap_or(i32::MAX),
+        error,
+        next,
+        event_latency,
+    };
+    drop(permit);
+    shared.wake.notify_one();
+    if shared.done.send(done).await.is_err() {
+        tracing::error!(
+            delivery = row.id,
+            "the finisher is gone; the outcome is lost (the row is sent again after its lease)"
+        );
+    }
+}
+
+/// Writes outcomes in batches: one transaction for whatever has finished.
+async fn finish(pool: PgPool, outbox: Outbox, mut rx: mpsc::Receiver<Done>) {
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        // Outcomes finishing close together share a transaction (one WAL
+        // flush); nobody waits on these writes.
+        tokio::time::sleep(FINISH_GATHER).await;
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        let mut tries = 0;
+        loop {
+            match write(&pool, &outbox, &batch).await {
+                Ok(()) => break,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, rows = batch.len(), "writing delivery outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, rows = batch.len(), "writing delivery outcomes failed; they are sent again after their lease");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+async fn write(pool: &PgPool, outbox: &Outbox, batch: &[Done]) -> Result<(), anyhow::Error> {
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut tokens = Vec::with_capacity(batch.len());
+    let mut statuses = Vec::with_capacity(batch.len());
+    let mut next_at: Vec<Option<OffsetDateTime>> = Vec::with_capacity(batch.len());
+    let mut codes = Vec::with_capacity(batch.len());
+    let mut errors = Vec::with_capacity(batch.len());
+    let mut attempts = Vec::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut latencies = Vec::with_capacity(batch.len());
+    let now = OffsetDateTime::now_utc();
+    for d in batch {
+        ids.push(d.id);
+        tokens.push(d.token);
+        let (status, at) = match d.next {
+            Next::Delivered => ("delivered", None),
+            Next::Dead => ("dead", None),
+            Next::Retry(wait) => ("pending", Some(now + wait)),
+        };
+        statuses.push(status);
+        next_at.push(at);
+        codes.push(d.status_code);
+        errors.push(d.error.clone());
+        attempts.push(d.attempt);
+        outcomes.push(d.outcome);
+        latencies.push(d.latency_ms);
+    }
+    let mut tx = pool.begin().await?;
+    let updated: Vec<i64> = sqlx::query_scalar(
+        "UPDATE deliveries d
+         SET attempts = d.attempts + 1, status = u.status,
+             next_attempt_at = COALESCE(u.next_at, d.next_attempt_at),
+             last_status = u.code, last_error = u.err,
+             delivered_at = CASE WHEN u.status = 'delivered' THEN now() ELSE d.delivered_at END,
+             updated_at = now()
+         FROM unnest($1::int8[], $2::timestamptz[], $3::text[], $4::timestamptz[], $5::int4[], $6::text[])
+              AS u(id, token, status, next_at, code, err)
+         WHERE d.id = u.id AND d.status = 'pending' AND d.next_attempt_at = u.token
+         RETURNING d.id",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(&statuses)
+    .bind(&next_at)
+    .bind(&codes)
+    .bind(&errors)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, status_code, latency_ms, error)
+         SELECT u.* FROM unnest($1::int8[], $2::int4[], $3::text[], $4::int4[], $5::int4[], $6::text[])
+              AS u(delivery_id, attempt, outcome, status_code, latency_ms, error)
+         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id)",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&outcomes)
+    .bind(&codes)
+    .bind(&latencies)
+    .bind(&errors)
+    .execute(&mut *tx)
+    .await?;
+    // Events for the rows that ended here, grouped by policy version.
+    let mut events: Vec<(&str, Vec<Pending>)> = Vec::new();
+    let mut ended = Vec::new();
+    for d in batch.iter().filter(|d| updated.contains(&d.id)) {
+        let attempts = u32::try_from(d.attempt).unwrap_or(0);
+        let payload = match d.next {
+            Next::Delivered => Payload::NotifyDelivered(pb::NotifyDelivered {
+                cause_event_id: d.cause_event_id.to_string(),
+                recipient: d.recipient.clone(),
+                channel: d.channel.clone(),
+                attempts,
+            }),
+            Next::Dead => Payload::NotifyFailed(pb::NotifyFailed {
+                cause_event_id: d.cause_event_id.to_string(),
+                recipient: d.recipient.clone(),
+                channel: d.channel.clone(),
+                attempts,
+                error: d.error.clone().unwrap_or_default(),
+            }),
+            Next::Retry(_) => continue,
+        };
+        let item = Pending::new(d.complaint_id, payload);
+        match events.iter_mut().find(|(v, _)| *v == d.policy_version) {
+            Some((_, items)) => items.push(item),
+            None => events.push((&d.policy_version, vec![item])),
+        }
+        ended.push(d);
+    }
+    for (version, items) in events {
+        outbox.enqueue_many(&mut tx, version, items).await?;
+    }
+    tx.commit().await?;
+    if !ended.is_empty() {
+        outbox.wake();
+    }
+    for d in ended {
+        match d.next {
+            Next::Delivered => {
+                metrics::counter!("tousu_notify_delivered_total", "channel" => d.channel.clone())
+                    .increment(1);
+                if let Some(l) = d.event_latency {
+                    metrics::histogram!("tousu_notify_latency_seconds").record(l.as_secs_f64());
+                }
+            }
+            Next::Dead => {
+                tracing::warn!(delivery = d.id, channel = %d.channel, recipient = %d.recipient, attempts = d.attempt, error = d.error.as_deref().unwrap_or(""), "delivery dead-lettered");
+                metrics::counter!("tousu_notify_failed_total", "channel" => d.channel.clone())
+                    .increment(1);
+            }
+            Next::Retry(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuning(max_attempts: u32) -> Tuning {
+        let mut config = Config::defaults("notify");
+        config.notify_max_attempts = max_attempts;
+        Tuning::from_config(&config)
+    }
+
+    fn transient(retry_after: Option<Duration>) -> Result<Sent, SendError> {
+        Err(SendError::Transient {
+            status: Some(503),
+            detail: "503 Service Unavailable".into(),
+            retry_after,
+        })
+    }
+
+    #[test]
+    fn jitter_is_in_the_unit_interval_and_varies() {
+        let draws: Vec<f64> = (0..1000).map(|_| jitter()).collect();
+        assert!(draws.iter().all(|j| (0.0..1.0).contains(j)));
+        let low = draws.iter().filter(|j| **j < 0.5).count();
+        // 1000 fair draws: below one half between 400 and 600 times
+        // (fails with probability far below 1e-9).
+        assert!((400..=600).contains(&low), "{low} of 1000 below 0.5");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_full_jitter() {
+        let base = Duration::from_secs(1);
+        let cap = Duration::from_secs(300);
+        assert_eq!(
+            backoff(1, base, cap, 0.999_999),
+            Duration::from_secs(1).mul_f64(0.999_999)
+        );
+        assert_eq!(backoff(3, base, cap, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(4, base, cap, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(9, base, cap, 1.0), Duration::from_secs(256));
+        assert_eq!(backoff(10, base, cap, 1.0), cap);
+        assert_eq!(backoff(u32::MAX, base, cap, 1.0), cap);
+        assert_eq!(backoff(5, base, cap, 0.0), Duration::ZERO);
+        // A broken draw does not panic.
+        assert_eq!(backoff(2, base, cap, f64::NAN), Duration::from_secs(1));
+        for n in 1..20 {
+            for _ in 0..50 {
+                let d = backoff(n, base, cap, jitter());
+                let ceiling = base.saturating_mul(1 << (n - 1).min(31)).min(cap);
+                assert!(d <= ceiling, "attempt {n}: {d:?} > {ceiling:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn retry_after_is_never_undercut() {
+        let t = tuning(8);
+        let ra = Duration::from_secs(120);
+        for j in [0.0, 0.3, 0.999] {
+            match next_step(1, &transient(Some(ra)), &t, j) {
+                Next::Retry(d) => assert!(d >= ra, "{d:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A backoff longer than Retry-After wins.
+        assert_eq!(
+            next_step(7, &transient(Some(Duration::from_secs(1))), &t, 1.0),
+            Next::Retry(Duration::from_secs(64))
+        );
+        // An absurd Retry-After is cut to a day.
+        assert_eq!(
+            next_step(1, &transient(Some(Duration::from_secs(u64::MAX))), &t, 0.0),
+            Next::Retry(MAX_RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn permanent_is_dead_at_once_and_transient_after_the_round() {
+        let t = tuning(3);
+        let permanent = Err(SendError::Permanent {
+            status: Some(400),
+            detail: "errcode 300001: invalid webhook url".into(),
+        });
+        assert_eq!(next_step(1, &permanent, &t, 0.5), Next::Dead);
+        assert!(matches!(
+            next_step(1, &transient(None), &t, 0.5),
+            Next::Retry(_)
+        ));
+        assert!(matches!(
+            next_step(2, &transient(None), &t, 0.5),
+            Next::Retry(_)
+        ));
+        assert_eq!(next_step(3, &transient(None), &t, 0.5), Next::Dead);
+        // Put back after dying: a new round, starting from the base again.
+        assert_eq!(
+            next_step(4, &transient(None), &t, 1.0),
+            Next::Retry(Duration::from_secs(1))
+        );
+        assert_eq!(next_step(6, &transient(None), &t, 0.5), Next::Dead);
+        let ok = Ok(Sent {
+            status: 200,
+            detail: "ok".into(),
+        });
+        assert_eq!(next_step(3, &ok, &t, 0.5), Next::Delivered);
+    }
+
+    fn gate() -> Gate {
+        Gate {
+            breakers: Breakers::new(2, Duration::from_secs(30)),
+            inflight: HashMap::new(),
+            deferred: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn gate_caps_each_endpoint_and_plans_claims_around_it() {
+        let mut g = gate();
+        let now = Instant::now();
+        assert!(g.begin("slow", now, 2));
+        assert!(g.begin("slow", now, 2));
+        assert!(!g.begin("slow", now, 2), "its share is taken");
+        assert!(g.begin("fast", now, 2), "others still go");
+        let plan = g.plan(now, 2);
+        assert_eq!(plan.excluded, vec!["slow".to_owned()]);
+        assert_eq!(plan.endpoints, vec!["fast".to_owned()]);
+        assert_eq!(plan.slots, vec![1]);
+        g.end("slow", Verdict::Failure, now);
+        g.end("slow", Verdict::Failure, now);
+        // Open now: excluded, and its due rows are deferred once per 500 ms.
+        let plan = g.plan(now, 2);
+        assert_eq!(plan.excluded, vec!["slow".to_owned()]);
+        let d = g.deferrals(now);
+        assert_eq!(d, vec![("slow".to_owned(), now + Duration::from_secs(30))]);
+        assert!(g.deferrals(now + Duration::from_millis(100)).is_empty());
+        assert_eq!(g.deferrals(now + Duration::from_millis(600)).len(), 1);
+        // Half-open: one slot for the trial, none while it runs.
+        let later = now + Duration::from_secs(30);
+        let plan = g.plan(later, 2);
+        assert_eq!(
+            plan.slots[plan.endpoints.iter().position(|e| e == "slow").unwrap()],
+            1
+        );
+        assert!(g.deferrals(later).is_empty());
+        assert!(g.begin("slow", later, 2));
+        assert!(!g.begin("slow", later, 2));
+        assert!(g.plan(later, 2).excluded.contains(&"slow".to_owned()));
+        assert_eq!(g.end("slow", Verdict::Success, later), Some(State::Closed));
+        assert_eq!(g.plan(later, 2).excluded, Vec::<String>::new());
+    }
+
+    #[test]
+    fn short_cuts_long_errors_on_a_char_boundary() {
+        let long = "错".repeat(400);
+        let s = short(&long);
+        assert!(s.len() <= 504 && s.ends_with('…'));
+        assert_eq!(short("timeout"), "timeout");
+    }
+}

@@ -181,12 +181,13 @@ async fn grpc_submit_and_desk_service_agree_with_http() -> anyhow::Result<()> {
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
 
-    // A grade-1 complaint raises alert.major, which notify logs for leadership.
+    // A grade-1 complaint raises alert.major: notify plans the leader on duty
+    // at once (step 0) and the next level of its ladder for later.
     tousu_tests::wait_until(Duration::from_secs(10), || async {
         let Ok(mut notify) = stack.db("notify").await else { return false };
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM deliveries WHERE complaint_id = $1::uuid AND event_type = 'alert.major'
-             AND recipient = 'role:leadership'",
+             AND recipient IN ('wang.gang', 'li.na') AND step = 0",
         )
         .bind(&reply.id)
         .fetch_one(&mut notify)

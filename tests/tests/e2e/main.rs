@@ -10,6 +10,8 @@ mod explain;
 mod first_path;
 mod idempotency;
 mod notify_channels;
+mod notify_plan;
+mod notify_send;
 mod reassign;
 mod reload;
 mod restart;
