@@ -464,7 +464,7 @@ fn every_problem_is_reported_at_its_line_and_column() {
         "42:1: error: sla.resolution: no target for grade 2 × normal (一般): add `normal` to row 2 or to the `default` row",
         "42:1: error: sla.resolution: no target for grade 3 × normal (一般): add `normal` to row 3 or to the `default` row",
         "42:1: error: sla.resolution: no target for grade 4 × normal (一般): add `normal` to row 4 or to the `default` row",
-        "44:57: error: sla.resolution.default.normal: invalid duration \"5x\": unknown unit \"x\": expected h (hours), m (minutes), wh (working hours), wd (working days) or d (calendar days)",
+        "44:57: error: sla.resolution.default.normal: invalid duration \"5x\": unknown unit \"x\": expected h (hours), m (minutes), s (seconds), wh (working hours), wd (working days) or d (calendar days)",
     ];
     assert_eq!(d, expected, "\n{}", d.join("\n"));
 }
