@@ -55,11 +55,18 @@
 //! options, 4,759 features of the 17,694 seen (the rest occur in one
 //! complaint only), about 0.5 MB. Further figures are in
 //! [`crate::classify`]'s module docs.
+//!
+//! Prediction reads a [`Prepared`] complaint (segmented once for the
+//! whole decision). A feature's hash is first checked against an 8 KB
+//! bit filter of the vocabulary's hashes, so most features outside the
+//! vocabulary never reach the hash table; the known ones are marked in a
+//! bitmap per weight, which read in order gives them sorted and counted
+//! once without sorting.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::classify::{Input, Sample};
+use crate::classify::{Input, Prepared, Sample};
 use crate::text;
 
 /// How the model reads complaints and how much it keeps. The defaults were
@@ -130,12 +137,23 @@ pub struct NaiveBayes {
     log_prior: Vec<f64>,
     /// Feature key hash → feature id.
     index: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+    /// A bit per top [`FILTER_BITS`] bits of the hashes in `index` (a
+    /// Bloom filter with one hash), checked first: many of a complaint's
+    /// features are not in the vocabulary, and the filter (8 KB) rules
+    /// most of them out from the L1 cache.
+    filter: Vec<u64>,
     /// Display texts of the features (`快递`, `not delivered`,
     /// `hint:物流`), sorted and distinct: the word `快递` and the bigram
     /// `快递` are one thing to a reader.
     names: Vec<String>,
     /// Feature id → its display text's index in `names`.
     name_of: Vec<u32>,
+    /// Feature id → the other feature with the same display text (the
+    /// word `快递` and the bigram `快递`), `NO_PARTNER` if none. `None`
+    /// if some text has more than two features (it cannot happen with
+    /// the features of [`for_each_feature`], but the explanation does
+    /// not rely on it).
+    partner: Option<Vec<u32>>,
     /// `weights[f * codes.len() + c]` = log P(f | c).
     weights: Vec<f32>,
     options: Options,
@@ -292,10 +310,16 @@ impl NaiveBayes {
         let mut names = displayed.clone();
         names.sort();
         names.dedup();
-        let name_of = displayed
+        let name_of: Vec<u32> = displayed
             .iter()
             .map(|d| names.binary_search(d).map_or(0, |i| i as u32))
             .collect();
+        let partner = partners(&name_of, names.len());
+        let mut filter = vec![0u64; (1 << FILTER_BITS) / 64];
+        for &hash in index.keys() {
+            let bit = filter_bit(hash);
+            filter[bit / 64] |= 1 << (bit % 64);
+        }
 
         let mut counts = vec![0.0f64; v * k];
         let mut totals = vec![0.0f64; k];
@@ -323,8 +347,10 @@ impl NaiveBayes {
             codes: classes.keys().map(|c| (*c).to_owned()).collect(),
             log_prior,
             index,
+            filter,
             names,
             name_of,
+            partner,
             weights,
             options: options.clone(),
         })
@@ -367,21 +393,65 @@ impl NaiveBayes {
     /// The posterior of one complaint, with what explains it (see
     /// [`NaiveBayes::contributions`]).
     pub fn posterior(&self, input: &Input<'_>) -> Posterior {
+        self.posterior_prepared(&Prepared::normalized(input))
+    }
+
+    /// [`NaiveBayes::posterior`] of a complaint already prepared (and
+    /// segmented, or it is segmented here) by a caller that reads its
+    /// words for other things too.
+    pub fn posterior_prepared(&self, prepared: &Prepared<'_>) -> Posterior {
         let k = self.codes.len();
-        let mut features: Vec<(u32, f64)> = Vec::with_capacity(64);
-        for_each_feature(input, &self.options, |kind, parts, weight| {
+        // Once per complaint, at its highest weight: a feature is marked
+        // in one bitmap per weight (the title's, and 1 for the rest: the
+        // only two `for_each_prepared_feature` gives), and the bitmaps
+        // read in id order give the features sorted, without sorting.
+        let title_weight = self.options.title_weight;
+        let words = self.name_of.len().div_ceil(64);
+        let mut marks = vec![0u64; 2 * words];
+        let mut found = 0usize;
+        for_each_prepared_feature(prepared, &self.options, |kind, parts, weight| {
             let mut h = KeyHash::new();
             h.byte(kind);
             for p in parts {
                 h.bytes(p.as_bytes());
             }
-            if let Some(&id) = self.index.get(&h.finish()) {
-                features.push((id, weight));
+            let hash = h.finish();
+            let bit = filter_bit(hash);
+            if self
+                .filter
+                .get(bit / 64)
+                .is_none_or(|w| w & 1 << (bit % 64) == 0)
+            {
+                return; // not in the vocabulary
+            }
+            if let Some(&id) = self.index.get(&hash) {
+                let bitmap = if weight == title_weight { 0 } else { words };
+                if let Some(w) = marks.get_mut(bitmap + id as usize / 64) {
+                    *w |= 1 << (id % 64);
+                    found += 1;
+                }
             }
         });
-        // Once per complaint, at its highest weight.
-        features.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
-        features.dedup_by_key(|f| f.0);
+        let both = if title_weight.total_cmp(&1.0).is_gt() {
+            title_weight
+        } else {
+            1.0
+        };
+        let mut features: Vec<(u32, f64)> = Vec::with_capacity(found);
+        let (title, body) = marks.split_at(words);
+        for (i, (&t, &b)) in title.iter().zip(body).enumerate() {
+            let mut any = t | b;
+            while any != 0 {
+                let bit = any.trailing_zeros();
+                any &= any - 1;
+                let weight = match (t >> bit & 1 != 0, b >> bit & 1 != 0) {
+                    (true, true) => both,
+                    (true, false) => title_weight,
+                    _ => 1.0,
+                };
+                features.push(((i * 64) as u32 + bit, weight));
+            }
+        }
         if features.is_empty() {
             return Posterior {
                 probabilities: vec![0.0; k],
@@ -432,33 +502,113 @@ impl NaiveBayes {
         if winner >= k || rival >= k {
             return Vec::new();
         }
-        // Summed by display name (name indices sort like the names).
-        let mut each: Vec<(u32, f64)> = Vec::with_capacity(posterior.features.len());
-        for &(id, weight) in &posterior.features {
+        let contribution = |id: u32, weight: f64| -> Option<(u32, f64)> {
             let row = id as usize * k;
-            if let (Some(&w), Some(&r), Some(&name)) = (
-                self.weights.get(row + winner),
-                self.weights.get(row + rival),
-                self.name_of.get(id as usize),
-            ) {
-                each.push((name, weight * f64::from(w - r) / self.options.temperature));
+            let (&w, &r, &name) = (
+                self.weights.get(row + winner)?,
+                self.weights.get(row + rival)?,
+                self.name_of.get(id as usize)?,
+            );
+            Some((name, weight * f64::from(w - r) / self.options.temperature))
+        };
+        // Summed by display name (name indices sort like the names).
+        let mut list: Vec<(u32, f64)> = Vec::with_capacity(posterior.features.len());
+        match &self.partner {
+            // Two features at most per name: each name's sum is that of
+            // its features present, found through the partner table
+            // (two numbers add up the same in either order).
+            Some(partner) => {
+                let present = |id: u32| {
+                    posterior
+                        .features
+                        .binary_search_by_key(&id, |f| f.0)
+                        .ok()
+                        .and_then(|j| posterior.features.get(j))
+                };
+                for &(id, weight) in &posterior.features {
+                    let Some((name, mut c)) = contribution(id, weight) else {
+                        continue;
+                    };
+                    let other = partner.get(id as usize).copied().unwrap_or(NO_PARTNER);
+                    if other != NO_PARTNER {
+                        let Some(&(_, w)) = present(other) else {
+                            list.push((name, c));
+                            continue;
+                        };
+                        if other < id {
+                            continue; // summed at the partner
+                        }
+                        if let Some((_, d)) = contribution(other, w) {
+                            c += d;
+                        }
+                    }
+                    list.push((name, c));
+                }
             }
-        }
-        each.sort_unstable_by_key(|e| e.0);
-        let mut list: Vec<(u32, f64)> = Vec::new();
-        for (name, c) in each {
-            match list.last_mut() {
-                Some((last, sum)) if *last == name => *sum += c,
-                _ => list.push((name, c)),
+            None => {
+                let mut each: Vec<(u32, f64)> = posterior
+                    .features
+                    .iter()
+                    .filter_map(|&(id, weight)| contribution(id, weight))
+                    .collect();
+                each.sort_unstable_by_key(|e| e.0);
+                for (name, c) in each {
+                    match list.last_mut() {
+                        Some((last, sum)) if *last == name => *sum += c,
+                        _ => list.push((name, c)),
+                    }
+                }
             }
         }
         list.retain(|e| e.1 > 0.0);
-        list.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        list.truncate(limit);
+        // The `limit` strongest, in order (names are distinct, so the order
+        // is total and selecting then sorting them is sorting all).
+        let strongest = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if limit == 0 {
+            return Vec::new();
+        }
+        if list.len() > limit {
+            list.select_nth_unstable_by(limit - 1, strongest);
+            list.truncate(limit);
+        }
+        list.sort_unstable_by(strongest);
         list.into_iter()
             .filter_map(|(n, c)| Some((self.names.get(n as usize)?.clone(), c)))
             .collect()
     }
+}
+
+/// Bits of [`NaiveBayes`]'s vocabulary filter, as a power of two.
+const FILTER_BITS: u32 = 16;
+
+/// The filter bit of a feature hash (already well mixed).
+fn filter_bit(hash: u64) -> usize {
+    (hash >> (64 - FILTER_BITS)) as usize
+}
+
+/// No other feature shares the display text.
+const NO_PARTNER: u32 = u32::MAX;
+
+/// For each feature, the other feature with the same display name (index
+/// into `names`, `name_of[id]`); `None` when a name has more than two.
+fn partners(name_of: &[u32], names: usize) -> Option<Vec<u32>> {
+    let mut first = vec![NO_PARTNER; names];
+    let mut partner = vec![NO_PARTNER; name_of.len()];
+    for (id, &name) in name_of.iter().enumerate() {
+        let id = id as u32;
+        let slot = first.get_mut(name as usize)?;
+        if *slot == NO_PARTNER {
+            *slot = id;
+            continue;
+        }
+        let other = *slot;
+        if partner.get(other as usize) != Some(&NO_PARTNER) {
+            return None; // a third feature with this name
+        }
+        partner[other as usize] = id;
+        partner[id as usize] = other;
+    }
+    Some(partner)
 }
 
 /// A feature key as a reader sees it: the text without its kind byte,
@@ -474,25 +624,39 @@ fn display(key: &str) -> String {
 /// Calls `f(kind, parts, weight)` for every feature occurrence of the
 /// complaint; a feature's key is `kind` followed by its parts
 /// concatenated. The same complaint gives the same calls in the same order.
-fn for_each_feature(input: &Input<'_>, options: &Options, mut f: impl FnMut(u8, &[&str], f64)) {
-    let mut field = String::new();
+fn for_each_feature(input: &Input<'_>, options: &Options, f: impl FnMut(u8, &[&str], f64)) {
+    for_each_prepared_feature(&Prepared::normalized(input), options, f);
+}
+
+/// [`for_each_feature`] of a prepared complaint (segmented here, field by
+/// field, if it was not).
+fn for_each_prepared_feature(
+    prepared: &Prepared<'_>,
+    options: &Options,
+    mut f: impl FnMut(u8, &[&str], f64),
+) {
     for (part, weight) in [
-        (input.title, options.title_weight),
-        (input.text, 1.0),
-        (input.product, 1.0),
-        (input.location, 1.0),
+        (prepared.title(), options.title_weight),
+        (prepared.text(), 1.0),
+        (prepared.product(), 1.0),
+        (prepared.location(), 1.0),
     ] {
-        if part.is_empty() {
-            continue;
-        }
-        field.clear();
-        text::normalize_into(part, &mut field);
+        let field = part.normalized();
         if field.is_empty() {
             continue;
         }
         if options.words || options.english_bigrams {
+            let segmented;
+            let part = if part.is_segmented() {
+                part
+            } else {
+                let mut copy = part.clone();
+                copy.segment();
+                segmented = copy;
+                &segmented
+            };
             let mut previous: Option<&str> = None;
-            text::for_each_token(&field, |word| {
+            for word in part.words() {
                 let latin = !word.chars().any(text::is_han);
                 if options.words {
                     f(WORD, &[word], weight);
@@ -505,7 +669,7 @@ fn for_each_feature(input: &Input<'_>, options: &Options, mut f: impl FnMut(u8, 
                 } else {
                     previous = None;
                 }
-            });
+            }
         }
         if options.han_bigrams || options.han_unigrams {
             let mut previous: Option<usize> = None;
@@ -531,9 +695,9 @@ fn for_each_feature(input: &Input<'_>, options: &Options, mut f: impl FnMut(u8, 
         }
     }
     if options.hint {
-        let hint = text::normalize(input.category_hint);
+        let hint = prepared.hint();
         if !hint.is_empty() {
-            f(HINT, &[&hint], options.title_weight);
+            f(HINT, &[hint], options.title_weight);
         }
     }
 }
@@ -590,5 +754,99 @@ impl Hasher for KeyHasher {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::load_jsonl;
+
+    fn labeled(name: &str) -> Vec<Sample> {
+        let path = format!(
+            "{}/../../policies/testdata/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        load_jsonl(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Known features of a complaint, once each at their highest weight,
+    /// sorted by id: by sorting, as first written.
+    fn features_by_sorting(model: &NaiveBayes, input: &Input<'_>) -> Vec<(u32, f64)> {
+        let mut features = Vec::new();
+        for_each_feature(input, &model.options, |kind, parts, weight| {
+            let mut h = KeyHash::new();
+            h.byte(kind);
+            for p in parts {
+                h.bytes(p.as_bytes());
+            }
+            if let Some(&id) = model.index.get(&h.finish()) {
+                features.push((id, weight));
+            }
+        });
+        features.sort_unstable_by(|a: &(u32, f64), b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        features.dedup_by_key(|f| f.0);
+        features
+    }
+
+    #[test]
+    fn features_are_marked_once_at_their_highest_weight() {
+        let model =
+            NaiveBayes::train(&labeled("classify-train.jsonl"), &Options::default()).unwrap();
+        let mut titled = 0;
+        for sample in labeled("classify.jsonl") {
+            // The title repeated in the text: the same features at both
+            // weights, the title's must win.
+            let text = format!("{} {}", sample.title, sample.text);
+            let input = Input {
+                text: &text,
+                category_hint: "物流",
+                ..sample.input()
+            };
+            let want = features_by_sorting(&model, &input);
+            let got = model.posterior(&input);
+            assert_eq!(got.features, want, "{}", sample.id);
+            titled += usize::from(want.iter().any(|f| f.1 == model.options.title_weight));
+        }
+        assert!(titled > 100, "{titled}");
+    }
+
+    #[test]
+    fn explanations_do_not_depend_on_the_partner_table() {
+        let model =
+            NaiveBayes::train(&labeled("classify-train.jsonl"), &Options::default()).unwrap();
+        let partners = model
+            .partner
+            .as_ref()
+            .expect("two features at most per name");
+        // Words and bigrams (or characters) share names: the table is used.
+        assert!(partners.iter().filter(|&&p| p != NO_PARTNER).count() > 100);
+        let sorting = NaiveBayes {
+            partner: None,
+            ..model.clone()
+        };
+        let k = model.codes().len();
+        for sample in labeled("classify.jsonl").iter().step_by(3) {
+            let posterior = model.posterior(&sample.input());
+            for (winner, rival) in [(0, 1), (k - 1, 0), (2, 5), (3, 3)] {
+                for limit in [0, 1, 3, 50] {
+                    assert_eq!(
+                        model.contributions(&posterior, winner, rival, limit),
+                        sorting.contributions(&posterior, winner, rival, limit),
+                        "{} {winner} {rival} {limit}",
+                        sample.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_of_three_features_turns_the_partner_table_off() {
+        assert_eq!(partners(&[0, 1, 0], 2), Some(vec![2, NO_PARTNER, 0]));
+        assert_eq!(partners(&[0, 0, 0], 1), None);
+        assert_eq!(partners(&[5], 2), None); // a name index out of range
+        assert_eq!(partners(&[], 0), Some(vec![]));
     }
 }

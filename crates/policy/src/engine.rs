@@ -5,6 +5,13 @@
 //! (shared, replaced on reload), the compiled classifier, the similarity
 //! index of the last weeks' complaints and the surge windows. It is not
 //! synchronized; routing serializes calls (one decision takes microseconds).
+//!
+//! A complaint's text is read once per decision: its fields are
+//! normalized and segmented into a [`classify::Prepared`] that the keyword
+//! classifier, the naive Bayes model and the similarity fingerprint all
+//! use (segmentation is the costliest step of either). The index is
+//! consulted and updated with borrowed fields, and the rules borrow the
+//! classification's category and terms rather than copying them.
 
 use std::sync::Arc;
 
@@ -15,7 +22,7 @@ use crate::Hit;
 use crate::cel::Facts;
 use crate::classify::{self, Classification, Classifier};
 use crate::schema::{FrequencyClass, Grading, Policy, Routing};
-use crate::similar::{self, Assessment, Entry, Index};
+use crate::similar::{self, Assessment, EntryRef, Index};
 use crate::surge::{self, Alert, SurgeDetector};
 
 /// What the engine reads of a complaint.
@@ -205,12 +212,12 @@ impl Engine {
 
     /// Decides on a complaint and remembers it for similarity and surges.
     pub fn decide(&mut self, c: &Complaint<'_>) -> Decision {
-        let (mut decision, entry) = self.evaluate(c);
-        let at = entry.at;
-        let category = entry.category.clone();
-        let place = c.location.trim().to_owned();
-        self.index.insert(entry);
-        if let Some(alert) = self.surge.observe(&category, &place, c.id, at) {
+        let (mut decision, at) = self.evaluate(c);
+        let category = decision.classification.category.as_str();
+        self.index
+            .insert_ref(&entry(c, at, decision.similar.fingerprint, category));
+        let place = c.location.trim();
+        if let Some(alert) = self.surge.observe(category, place, c.id, at) {
             decision.hits.push(Hit {
                 rule: "hot".into(),
                 reason: format!(
@@ -226,15 +233,20 @@ impl Engine {
         decision
     }
 
-    fn evaluate(&self, c: &Complaint<'_>) -> (Decision, Entry) {
+    /// The decision, and the complaint's receipt time (now when it has
+    /// none).
+    fn evaluate(&self, c: &Complaint<'_>) -> (Decision, OffsetDateTime) {
         let at = c.received_at.unwrap_or_else(OffsetDateTime::now_utc);
-        let classification = self.classifier.classify(&classify::Input {
+        // Normalized and segmented once, for the classifier (keywords and
+        // model) and the fingerprint alike.
+        let prepared = classify::Prepared::new(&classify::Input {
             title: c.title,
             text: c.description,
             category_hint: c.category_hint,
             product: c.product,
             location: c.location,
         });
+        let classification = self.classifier.classify_prepared(&prepared);
         let mut hits = vec![Hit {
             rule: "classifier".into(),
             reason: format!(
@@ -254,21 +266,14 @@ impl Engine {
             ),
         }];
 
-        let mut text = String::with_capacity(c.title.len() + c.description.len() + 1);
-        text.push_str(c.title);
-        text.push(' ');
-        text.push_str(c.description);
-        let fingerprint = similar::fingerprint(&crate::text::tokens(&text));
-        let entry = Entry {
-            id: c.id.to_owned(),
-            at,
-            identity_keys: c.identity_keys.to_vec(),
-            fingerprint,
-            category: classification.category.clone(),
-            product: c.product.trim().to_owned(),
-            location: c.location.trim().to_owned(),
-        };
-        let assessment = self.index.assess(&entry);
+        // The words of "title description": segmentation never joins
+        // words across the space between them, so they are the title's
+        // words followed by the description's.
+        let fingerprint =
+            similar::fingerprint_words(prepared.title().words().chain(prepared.text().words()));
+        let assessment =
+            self.index
+                .assess_ref(&entry(c, at, fingerprint, &classification.category));
         if assessment.similar_count + assessment.same_person_count > 0 {
             hits.push(Hit {
                 rule: "similarity".into(),
@@ -292,9 +297,11 @@ impl Engine {
         facts.demand = c.demand.to_owned();
         facts.amount = c.amount;
         facts.customer_tier = c.customer_tier.to_owned();
-        facts.category = classification.category.clone();
+        // Lent to the facts for the rules, and taken back.
+        let mut classification = classification;
+        facts.category = std::mem::take(&mut classification.category);
         facts.confidence = classification.confidence;
-        facts.terms = classification.terms.clone();
+        facts.terms = std::mem::take(&mut classification.terms);
         facts.group_size = c.group_size;
         facts.repeat_count = assessment.repeat_count as i64;
         facts.similar_complainants = assessment.similar_complainants as i64;
@@ -303,6 +310,8 @@ impl Engine {
         facts.hour = i64::from(local.hour());
         facts.weekday = i64::from(local.weekday().number_from_monday());
         let (grading, routing) = self.policy.decide(&mut facts);
+        classification.category = std::mem::take(&mut facts.category);
+        classification.terms = std::mem::take(&mut facts.terms);
         hits.extend(grading.hits.iter().cloned());
         hits.extend(routing.hits.iter().cloned());
 
@@ -325,6 +334,105 @@ impl Engine {
             policy_version: self.policy.version.clone(),
             hits,
         };
-        (decision, entry)
+        (decision, at)
+    }
+}
+
+/// The complaint as the similarity index sees it (product and place
+/// trimmed), borrowed.
+fn entry<'a>(
+    c: &'a Complaint<'a>,
+    at: OffsetDateTime,
+    fingerprint: u64,
+    category: &'a str,
+) -> EntryRef<'a> {
+    EntryRef {
+        id: c.id,
+        at,
+        identity_keys: c.identity_keys,
+        fingerprint,
+        category,
+        product: c.product.trim(),
+        location: c.location.trim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text;
+
+    fn engine() -> Engine {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/default.toml");
+        let (policy, _) = Policy::load(std::path::Path::new(path)).expect("default.toml loads");
+        Engine::new(Arc::new(policy), time::UtcOffset::UTC).expect("engine")
+    }
+
+    const COMPLAINTS: &[(&str, &str)] = &[
+        (
+            "快递三天没到",
+            "我的包裹显示已签收，但我根本没收到，快递员电话也打不通。",
+        ),
+        ("", "电梯坏了一个星期了，物业一直不修，老人只能爬楼。"),
+        (
+            "Refund refused",
+            "The store REFUSED my refund for a broken kettle; the manager hung up on me!",
+        ),
+        ("Wi-Fi断了", "ＡＰＰ闪退，iPhone14上登录不了😡"),
+        ("！！！", ""),
+    ];
+
+    #[test]
+    fn one_reading_of_the_text_serves_classifier_and_fingerprint() {
+        let engine = engine();
+        let classifier = classifier_for(engine.policy()).expect("classifier");
+        for &(title, description) in COMPLAINTS {
+            let c = Complaint {
+                id: "q",
+                title,
+                description,
+                product: "快递服务",
+                ..Complaint::default()
+            };
+            let d = engine.explain(&c);
+            // As if title and description were segmented together.
+            let joined = format!("{title} {description}");
+            assert_eq!(
+                d.similar.fingerprint,
+                similar::fingerprint(&text::tokens(&joined)),
+                "{joined}"
+            );
+            // The classification is the classifier's own, terms and all,
+            // though the rules borrowed its category and terms.
+            let own = classifier.classify(&classify::Input {
+                title,
+                text: description,
+                product: "快递服务",
+                ..classify::Input::default()
+            });
+            assert_eq!(d.classification, own, "{joined}");
+        }
+    }
+
+    #[test]
+    fn deciding_remembers_what_explaining_does_not() {
+        let mut engine = engine();
+        let keys = ["phone:+8613800000001".to_owned()];
+        let c = Complaint {
+            id: "first",
+            received_at: Some(OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000)),
+            title: COMPLAINTS[0].0,
+            description: COMPLAINTS[0].1,
+            identity_keys: &keys,
+            ..Complaint::default()
+        };
+        let explained = engine.explain(&c);
+        assert!(!engine.index_mut().contains("first"));
+        let decided = engine.decide(&c);
+        assert_eq!(decided.classification, explained.classification);
+        assert!(engine.index_mut().contains("first"));
+        let again = engine.decide(&Complaint { id: "second", ..c });
+        assert_eq!(again.similar.linked, ["first"]);
+        assert_eq!(again.similar.same_person_count, 1);
     }
 }

@@ -86,6 +86,17 @@
 //! probes would cost more than a scan (d ≥ 15 with 5 blocks), the lookup
 //! scans a flat array of fingerprints instead.
 //!
+//! A match within `r` bits in several blocks is reported once, from the
+//! first of them (checked on the XOR of the two fingerprints, no set of
+//! seen entries). Of a hot topic's hundreds of matches only the newest
+//! [`Config::max_matches`] are needed: only as many as can still be taken
+//! are put in time order ([`slice::select_nth_unstable_by`]), not all of
+//! them. Buckets keep each entry's receipt time beside its fingerprint,
+//! the per-person and per-context lists keep times (and a context list the
+//! other context field) beside their slots, and a compact per-slot record
+//! holds what a candidate is checked on, so a lookup mostly reads memory
+//! laid out for it instead of the stored entries.
+//!
 //! # Time windows
 //!
 //! Windows are inclusive: an entry exactly `window` before (or after) the
@@ -153,34 +164,147 @@ const PROBE_LIMIT: u64 = 1024;
 /// across processes, platforms and releases (see [`FINGERPRINT_VERSION`]).
 /// Returns [`EMPTY_FINGERPRINT`] when there is no content token.
 pub fn fingerprint(tokens: &[String]) -> u64 {
-    let mut acc = [0i64; 64];
-    let mut prev: Option<&str> = None;
+    fingerprint_words(tokens.iter().map(String::as_str))
+}
+
+/// [`fingerprint`] of words that need not be `String`s: the same value
+/// for the same sequence, e.g. of a [`crate::text::Segmented`] text's
+/// words (how routing computes it, without a `String` per word).
+pub fn fingerprint_words<'a>(tokens: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut counts = BitCounts::default();
+    // FNV state of the bigram feature of the previous token, up to and
+    // including its separator: each token's bytes are then read once for
+    // its unigram, its bigram with the previous token, and the start of
+    // its bigram with the next one.
+    let mut prev: Option<Fnv> = None;
     let mut features = 0usize;
     for token in tokens {
         let token = token.trim();
-        if !token.chars().any(char::is_alphanumeric) || is_stop(token) {
+        if !is_content(token) || is_stop(token) {
             continue;
         }
         if features == MAX_FINGERPRINT_TOKENS {
             break;
         }
-        accumulate(&mut acc, feature_hash(TAG_UNIGRAM, token, None));
-        if let Some(p) = prev {
-            accumulate(&mut acc, feature_hash(TAG_BIGRAM, p, Some(token)));
+        let mut unigram = Fnv::new();
+        unigram.byte(TAG_UNIGRAM);
+        let mut next = Fnv::new();
+        next.byte(TAG_BIGRAM);
+        match prev {
+            Some(mut bigram) => {
+                for &b in token.as_bytes() {
+                    let b = b.to_ascii_lowercase();
+                    unigram.byte(b);
+                    next.byte(b);
+                    bigram.byte(b);
+                }
+                counts.add(mix(unigram.0));
+                counts.add(mix(bigram.0));
+            }
+            None => {
+                for &b in token.as_bytes() {
+                    let b = b.to_ascii_lowercase();
+                    unigram.byte(b);
+                    next.byte(b);
+                }
+                counts.add(mix(unigram.0));
+            }
         }
-        prev = Some(token);
+        next.byte(0x1f);
+        prev = Some(next);
         features += 1;
     }
     if features == 0 {
         return EMPTY_FINGERPRINT;
     }
-    let mut fp = 0u64;
-    for (i, &c) in acc.iter().enumerate() {
-        if c > 0 {
-            fp |= 1 << i;
+    counts.majority()
+}
+
+/// Whether a token has a letter or digit.
+fn is_content(token: &str) -> bool {
+    token.chars().any(|c| {
+        if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            // The CJK block is all letters (Unicode 14+): spares the
+            // table lookup for nearly every Chinese word.
+            matches!(c, '\u{4E00}'..='\u{9FFF}') || c.is_alphanumeric()
+        }
+    })
+}
+
+/// Per bit position, how many of the feature hashes added have it set:
+/// SimHash with every weight 1 sets bit `i` when more than half do
+/// (Σ ±1 > 0). Counted eight positions at a time in the bytes of a
+/// `u64` (a table spreads a hash byte's 8 bits into 8 counter bytes), so
+/// a feature costs 8 additions instead of 64.
+struct BitCounts {
+    /// `lanes[k]` byte `j` counts bit `8k + j`, for at most 255 hashes.
+    lanes: [u64; 8],
+    pending: u32,
+    totals: [u32; 64],
+    added: u32,
+}
+
+impl Default for BitCounts {
+    fn default() -> Self {
+        BitCounts {
+            lanes: [0; 8],
+            pending: 0,
+            totals: [0; 64],
+            added: 0,
         }
     }
-    fp
+}
+
+/// `SPREAD[b]` has byte `j` = bit `j` of `b`.
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            table[b] |= ((b as u64 >> j) & 1) << (8 * j);
+            j += 1;
+        }
+        b += 1;
+    }
+    table
+};
+
+impl BitCounts {
+    fn add(&mut self, hash: u64) {
+        for (k, lane) in self.lanes.iter_mut().enumerate() {
+            *lane += SPREAD[((hash >> (8 * k)) & 0xff) as usize];
+        }
+        self.added += 1;
+        self.pending += 1;
+        if self.pending == 255 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        for (k, lane) in self.lanes.iter_mut().enumerate() {
+            for j in 0..8 {
+                self.totals[8 * k + j] += ((*lane >> (8 * j)) & 0xff) as u32;
+            }
+            *lane = 0;
+        }
+        self.pending = 0;
+    }
+
+    /// Bit `i` set when more than half of the hashes have bit `i` set.
+    fn majority(mut self) -> u64 {
+        self.flush();
+        let mut fp = 0u64;
+        for (i, &ones) in self.totals.iter().enumerate() {
+            if u64::from(ones) * 2 > u64::from(self.added) {
+                fp |= 1 << i;
+            }
+        }
+        fp
+    }
 }
 
 /// Number of differing bits between two fingerprints.
@@ -191,25 +315,10 @@ pub fn distance(a: u64, b: u64) -> u32 {
 const TAG_UNIGRAM: u8 = 0x01;
 const TAG_BIGRAM: u8 = 0x02;
 
-fn accumulate(acc: &mut [i64; 64], hash: u64) {
-    for (i, c) in acc.iter_mut().enumerate() {
-        *c += ((hash >> i) & 1) as i64 * 2 - 1;
-    }
-}
-
-/// FNV-1a 64 over the tag and the (ASCII-lower-cased) token bytes, then the
-/// SplitMix64 finalizer.
-fn feature_hash(tag: u8, a: &str, b: Option<&str>) -> u64 {
-    let mut h = Fnv::new();
-    h.byte(tag);
-    h.lower(a.as_bytes());
-    if let Some(b) = b {
-        h.byte(0x1f);
-        h.lower(b.as_bytes());
-    }
-    mix(h.0)
-}
-
+/// FNV-1a 64 (then [`mix`]) is the feature hash: over the tag byte and
+/// the ASCII-lower-cased token bytes; for a bigram, the first token, a
+/// 0x1F separator and the second token.
+#[derive(Clone, Copy)]
 struct Fnv(u64);
 
 impl Fnv {
@@ -223,12 +332,6 @@ impl Fnv {
     fn byte(&mut self, b: u8) {
         self.0 ^= u64::from(b);
         self.0 = self.0.wrapping_mul(Self::PRIME);
-    }
-
-    fn lower(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.byte(b.to_ascii_lowercase());
-        }
     }
 }
 
@@ -244,157 +347,25 @@ fn mix(mut z: u64) -> u64 {
 /// complaint says. Part of the fingerprint definition: changing this list
 /// changes fingerprints (bump [`FINGERPRINT_VERSION`]).
 fn is_stop(token: &str) -> bool {
-    if token.bytes().any(|b| b.is_ascii_uppercase()) {
-        return is_stop_lower(&token.to_ascii_lowercase());
-    }
-    is_stop_lower(token)
+    static SET: std::sync::OnceLock<crate::text::ShortWords> = std::sync::OnceLock::new();
+    SET.get_or_init(|| crate::text::ShortWords::new(STOP_WORDS))
+        .contains_ascii_lowercase(token)
 }
 
-fn is_stop_lower(t: &str) -> bool {
-    matches!(
-        t,
-        "的" | "了"
-            | "是"
-            | "我"
-            | "你"
-            | "他"
-            | "她"
-            | "它"
-            | "们"
-            | "我们"
-            | "你们"
-            | "他们"
-            | "在"
-            | "和"
-            | "与"
-            | "也"
-            | "都"
-            | "就"
-            | "还"
-            | "又"
-            | "很"
-            | "太"
-            | "吧"
-            | "吗"
-            | "呢"
-            | "啊"
-            | "呀"
-            | "着"
-            | "过"
-            | "把"
-            | "被"
-            | "让"
-            | "给"
-            | "对"
-            | "从"
-            | "到"
-            | "说"
-            | "这"
-            | "那"
-            | "这个"
-            | "那个"
-            | "有"
-            | "一"
-            | "个"
-            | "要"
-            | "会"
-            | "能"
-            | "可以"
-            | "请"
-            | "而且"
-            | "但是"
-            | "因为"
-            | "所以"
-            | "已经"
-            | "现在"
-            | "还是"
-            | "什么"
-            | "怎么"
-            | "自己"
-            | "就是"
-            | "得"
-            | "地"
-            | "等"
-            | "及"
-            | "或"
-            | "并"
-            | "但"
-            | "其"
-            | "该"
-            | "为"
-            | "以"
-            | "于"
-            | "之"
-            | "所"
-            | "如果"
-            | "而"
-            | "将"
-            | "the"
-            | "a"
-            | "an"
-            | "and"
-            | "or"
-            | "of"
-            | "to"
-            | "in"
-            | "on"
-            | "at"
-            | "for"
-            | "is"
-            | "was"
-            | "were"
-            | "be"
-            | "been"
-            | "are"
-            | "i"
-            | "my"
-            | "me"
-            | "we"
-            | "our"
-            | "you"
-            | "your"
-            | "it"
-            | "its"
-            | "this"
-            | "that"
-            | "with"
-            | "as"
-            | "by"
-            | "from"
-            | "have"
-            | "has"
-            | "had"
-            | "but"
-            | "so"
-            | "do"
-            | "did"
-            | "does"
-            | "just"
-            | "there"
-            | "they"
-            | "them"
-            | "their"
-            | "he"
-            | "she"
-            | "his"
-            | "her"
-            | "am"
-            | "which"
-            | "when"
-            | "what"
-            | "who"
-            | "would"
-            | "could"
-            | "will"
-            | "can"
-            | "if"
-            | "then"
-            | "than"
-            | "into"
-            | "s"
-            | "t"
-    )
-}
+/// The stop words of [`is_stop`], lower-case.
+const STOP_WORDS: &[&str] = &[
+    "的", "了", "是", "我", "你", "他", "她", "它", "们", "我们", "你们", "他们", "在", "和", "与",
+    "也", "都", "就", "还", "又", "很", "太", "吧", "吗", "呢", "啊", "呀", "着", "过", "把", "被",
+    "让", "给", "对", "从", "到", "说", "这", "那", "这个", "那个", "有", "一", "个", "要", "会",
+    "能", "可以", "请", "而且", "但是", "因为", "所以", "已经", "现在", "还是", "什么", "怎么",
+    "自己", "就是", "得", "地", "等", "及", "或", "并", "但", "其", "该", "为", "以", "于", "之",
+    "所", "如果", "而", "将", "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for",
+    "is", "was", "were", "be", "been", "are", "i", "my", "me", "we", "our", "you", "your", "it",
+    "its", "this", "that", "with", "as", "by", "from", "have", "has", "had", "but", "so", "do",
+    "did", "does", "just", "there", "they", "them", "their", "he", "she", "his", "her", "am",
+    "which", "when", "what", "who", "would", "could", "will", "can", "if", "then", "than", "into",
+    "s", "t",
+];
 
 // ---------------------------------------------------------------------------
 // Index
@@ -420,6 +391,32 @@ pub struct Entry {
     pub product: String,
     /// Normalized place (store, site, building), "" if none.
     pub location: String,
+}
+
+/// An [`Entry`] by reference.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryRef<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) at: OffsetDateTime,
+    pub(crate) identity_keys: &'a [String],
+    pub(crate) fingerprint: u64,
+    pub(crate) category: &'a str,
+    pub(crate) product: &'a str,
+    pub(crate) location: &'a str,
+}
+
+impl Entry {
+    pub(crate) fn borrowed(&self) -> EntryRef<'_> {
+        EntryRef {
+            id: &self.id,
+            at: self.at,
+            identity_keys: &self.identity_keys,
+            fingerprint: self.fingerprint,
+            category: &self.category,
+            product: &self.product,
+            location: &self.location,
+        }
+    }
 }
 
 /// A near-duplicate lookup. Borrowed so that a lookup allocates nothing
@@ -555,31 +552,95 @@ pub struct Assessment {
 /// An in-memory index of recent complaints for near-duplicate, same-person
 /// and same-issue lookups. Not synchronized: the owner serializes access.
 ///
-/// Measured with 100 000 synthetic complaints over 30 days (~1.3 identity
-/// keys each, product or place on about half, texts clustered around
-/// templates as hot topics are) on one core of a shared 2-core VM: 611
-/// bytes per complaint (61 MB) plus 2 MB of block tables; insert ~2.5 µs;
-/// [`Index::assess`] 20–29 µs (35 000–50 000 per second), of which the text
-/// lookup is ~12 µs (~8 µs when fingerprints are spread uniformly); with
-/// [`crate::text::tokens`] (~4 µs) and [`fingerprint`] (~2 µs), 29–39 µs per
-/// complaint.
+/// Measured first with 100 000 synthetic complaints over 30 days (~1.3
+/// identity keys each, product or place on about half, texts clustered
+/// around templates as hot topics are) on one core of a shared 2-core VM:
+/// 611 bytes per complaint (61 MB) plus 2 MB of block tables; insert
+/// ~2.5 µs; [`Index::assess`] 20–29 µs, of which the text lookup ~12 µs.
+/// The lookup-friendly layout described in the module docs (per-slot
+/// records, times in buckets and lists, each match reported once) then
+/// took a third off [`Index::assess`] on the index of `tousu bench
+/// routing` (100 000 complaints: 10 µs against 15 µs, the lookups run back
+/// to back) for ~220 more bytes per complaint; `docs/performance.md` has
+/// the current figures.
 #[derive(Debug)]
 pub struct Index {
     config: Config,
     slots: Vec<Option<Stored>>,
     /// Per slot, for lookups that should not touch the entry itself:
-    /// fingerprint (0 when vacant or empty text) and receipt time.
+    /// fingerprint (0 when vacant or empty text), and what checking a
+    /// candidate reads ([`Meta`]).
     fps: Vec<u64>,
-    ts: Vec<i128>,
+    meta: Vec<Meta>,
     free: Vec<u32>,
     by_id: HashMap<Arc<str>, u32>,
     by_time: BTreeSet<(i128, u32)>,
     blocks: Vec<Block>,
     /// Slots per identity key and per (category, product|place), each list
-    /// in time order.
-    by_key: HashMap<Arc<str>, VecDeque<u32>>,
-    by_context: HashMap<ContextKey, VecDeque<u32>>,
+    /// in (time, slot) order, with the time (and for a context list the
+    /// other context field) beside the slot: a lookup walks a list without
+    /// touching the entries it passes.
+    by_key: HashMap<Arc<str>, VecDeque<(i128, u32)>>,
+    by_context: HashMap<ContextKey, VecDeque<ContextEntry>, BuildSlotHasher>,
     strings: Interner,
+}
+
+/// An entry of a context list: its time and slot, and its value of the
+/// other context field (its place in a list of a product, its product in
+/// a list of a place), which is all a lookup has to check: the category
+/// and the list's own field are the list's key.
+#[derive(Debug, Clone, Copy)]
+struct ContextEntry {
+    t: i128,
+    slot: u32,
+    other: Sym,
+}
+
+/// An entry of a list kept in (time, slot) order.
+trait Timed: Copy {
+    fn key(&self) -> (i128, u32);
+}
+
+impl Timed for (i128, u32) {
+    fn key(&self) -> (i128, u32) {
+        *self
+    }
+}
+
+impl Timed for ContextEntry {
+    fn key(&self) -> (i128, u32) {
+        (self.t, self.slot)
+    }
+}
+
+/// What a lookup reads of a candidate, kept per slot in one array (a
+/// cache line each) so that checking hundreds of candidates does not
+/// touch their entries: receipt time, category, product and place, and
+/// the identity key when there is just one (to count people).
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    t: i128,
+    category: Sym,
+    product: Sym,
+    location: Sym,
+    /// Interned address of the first identity key (0 when none).
+    key: usize,
+    /// Number of identity keys.
+    keys: u32,
+    /// Whether the slot holds an entry.
+    live: bool,
+}
+
+impl Meta {
+    const VACANT: Meta = Meta {
+        t: 0,
+        category: Sym::EMPTY,
+        product: Sym::EMPTY,
+        location: Sym::EMPTY,
+        key: 0,
+        keys: 0,
+        live: false,
+    };
 }
 
 #[derive(Debug)]
@@ -602,13 +663,25 @@ struct Block {
     buckets: Vec<Bucket>,
 }
 
-/// Entries whose block has one value: fingerprints apart from slots, so a
-/// lookup scans 8 bytes per candidate.
+/// Entries whose block has one value, each with its slot and receipt
+/// time: a lookup reads a match's time where it found its fingerprint,
+/// not from its slot, and an insert touches one array per block.
 #[derive(Debug, Clone, Default)]
 struct Bucket {
-    fps: Vec<u64>,
-    slots: Vec<u32>,
+    entries: Vec<BucketEntry>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct BucketEntry {
+    fp: u64,
+    /// Receipt time in Unix nanoseconds, [`FAR_TIME`] for one outside the
+    /// years 1677–2262 (its slot's [`Meta`] has it).
+    t: i64,
+    slot: u32,
+}
+
+/// A bucket's mark for a time that takes more than 64 bits.
+const FAR_TIME: i64 = i64::MIN;
 
 impl Block {
     fn value(&self, fp: u64) -> usize {
@@ -684,7 +757,7 @@ fn agree(a: Sym, b: Sym) -> bool {
 }
 
 /// Same category at the same product or place, nothing conflicting.
-fn same_context(a: &View, b: &View) -> bool {
+fn same_context(a: &View, b: &Meta) -> bool {
     agree(a.category, b.category)
         && (agree(a.product, b.product) || agree(a.location, b.location))
         && !conflict(a.product, b.product)
@@ -739,13 +812,13 @@ impl Index {
             config,
             slots: Vec::new(),
             fps: Vec::new(),
-            ts: Vec::new(),
+            meta: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
             by_time: BTreeSet::new(),
             blocks,
             by_key: HashMap::new(),
-            by_context: HashMap::new(),
+            by_context: HashMap::default(),
             strings: Interner::default(),
         }
     }
@@ -773,7 +846,14 @@ impl Index {
     /// Adds a complaint; an entry with the same id is replaced (a
     /// re-classified complaint is re-inserted with its new category).
     pub fn insert(&mut self, entry: Entry) {
-        self.remove(&entry.id);
+        self.insert_ref(&entry.borrowed());
+    }
+
+    /// [`Index::insert`] of borrowed fields: routing inserts every
+    /// complaint it decides on, and need not copy one into an [`Entry`]
+    /// first.
+    pub(crate) fn insert_ref(&mut self, entry: &EntryRef<'_>) {
+        self.remove(entry.id);
         let t = entry.at.unix_timestamp_nanos();
         let slot = match self.free.pop() {
             Some(s) => s,
@@ -784,21 +864,22 @@ impl Index {
                 };
                 self.slots.push(None);
                 self.fps.push(EMPTY_FINGERPRINT);
-                self.ts.push(0);
+                self.meta.push(Meta::VACANT);
                 s
             }
         };
         let fp = entry.fingerprint;
-        if let (Some(f), Some(ts)) = (
+        if let (Some(f), Some(m)) = (
             self.fps.get_mut(slot as usize),
-            self.ts.get_mut(slot as usize),
+            self.meta.get_mut(slot as usize),
         ) {
             *f = fp;
-            *ts = t;
+            // The time first: the sorted lists below are ordered by it.
+            *m = Meta { t, ..Meta::VACANT };
         }
-        let id: Arc<str> = Arc::from(entry.id.as_str());
+        let id: Arc<str> = Arc::from(entry.id);
         let mut keys: Vec<Arc<str>> = Vec::with_capacity(entry.identity_keys.len());
-        for k in &entry.identity_keys {
+        for k in entry.identity_keys {
             let Some(k) = usable_key(k) else { continue };
             if keys.iter().any(|x| &**x == k) {
                 continue;
@@ -811,18 +892,28 @@ impl Index {
                 None => Arc::from(k),
             };
             let list = self.by_key.entry(key.clone()).or_default();
-            insert_sorted(list, &self.ts, slot);
+            insert_sorted(list, (t, slot));
             keys.push(key);
         }
         let category = self.strings.intern(entry.category.trim());
         let product = self.strings.intern(entry.product.trim());
         let location = self.strings.intern(entry.location.trim());
         if !category.is_empty() {
-            for (kind, value) in [(CONTEXT_PRODUCT, &product), (CONTEXT_LOCATION, &location)] {
+            for (kind, value, other) in [
+                (CONTEXT_PRODUCT, &product, &location),
+                (CONTEXT_LOCATION, &location, &product),
+            ] {
                 if !value.is_empty() {
                     let key = context_key_sym(kind, Sym::of(&category), Sym::of(value));
                     let list = self.by_context.entry(key).or_default();
-                    insert_sorted(list, &self.ts, slot);
+                    insert_sorted(
+                        list,
+                        ContextEntry {
+                            t,
+                            slot,
+                            other: Sym::of(other),
+                        },
+                    );
                 }
             }
         }
@@ -833,13 +924,29 @@ impl Index {
                 }
                 let v = b.value(fp);
                 if let Some(bucket) = b.buckets.get_mut(v) {
-                    bucket.fps.push(fp);
-                    bucket.slots.push(slot);
+                    bucket.entries.push(BucketEntry {
+                        fp,
+                        t: i64::try_from(t).unwrap_or(FAR_TIME),
+                        slot,
+                    });
                 }
             }
         }
         self.by_id.insert(id.clone(), slot);
         self.by_time.insert((t, slot));
+        if let Some(m) = self.meta.get_mut(slot as usize) {
+            *m = Meta {
+                t,
+                category: Sym::of(&category),
+                product: Sym::of(&product),
+                location: Sym::of(&location),
+                key: keys
+                    .first()
+                    .map_or(0, |k| Arc::as_ptr(k).cast::<u8>() as usize),
+                keys: keys.len() as u32,
+                live: true,
+            };
+        }
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = Some(Stored {
                 id,
@@ -868,17 +975,14 @@ impl Index {
             for b in &mut self.blocks {
                 let v = b.value(stored.fp);
                 if let Some(bucket) = b.buckets.get_mut(v)
-                    && let Some(p) = bucket.slots.iter().position(|&s| s == slot)
+                    && let Some(p) = bucket.entries.iter().position(|e| e.slot == slot)
                 {
-                    bucket.slots.swap_remove(p);
-                    if p < bucket.fps.len() {
-                        bucket.fps.swap_remove(p);
-                    }
+                    bucket.entries.swap_remove(p);
                 }
             }
         }
         for k in stored.keys.iter() {
-            remove_sorted(&mut self.by_key, &**k, &self.ts, slot);
+            remove_sorted(&mut self.by_key, &**k, stored.t, slot);
         }
         if !stored.category.is_empty() {
             for (kind, value) in [
@@ -887,13 +991,20 @@ impl Index {
             ] {
                 if !value.is_empty() {
                     let key = context_key_sym(kind, Sym::of(&stored.category), Sym::of(value));
-                    remove_sorted(&mut self.by_context, &key, &self.ts, slot);
+                    remove_sorted(&mut self.by_context, &key, stored.t, slot);
                 }
             }
         }
-        // Only now: the sorted lists above were searched by this time.
+        // Only now: the sorted lists above were searched by this time
+        // (which the vacant slot keeps).
         if let Some(f) = self.fps.get_mut(slot as usize) {
             *f = EMPTY_FINGERPRINT;
+        }
+        if let Some(m) = self.meta.get_mut(slot as usize) {
+            *m = Meta {
+                t: m.t,
+                ..Meta::VACANT
+            };
         }
         let Stored {
             category,
@@ -988,13 +1099,18 @@ impl Index {
     /// Grading facts for a complaint, whether or not it is in the index yet
     /// (it never counts itself): similar complainants, repeats, links.
     pub fn assess(&self, entry: &Entry) -> Assessment {
+        self.assess_ref(&entry.borrowed())
+    }
+
+    /// [`Index::assess`] of borrowed fields (see [`Index::insert_ref`]).
+    pub(crate) fn assess_ref(&self, entry: &EntryRef<'_>) -> Assessment {
         let view = self.view_of(
-            Some(&entry.id),
+            Some(entry.id),
             entry.at,
             entry.fingerprint,
-            &entry.category,
-            &entry.product,
-            &entry.location,
+            entry.category,
+            entry.product,
+            entry.location,
         );
         self.assess_view(&view, entry.identity_keys.iter().map(String::as_str))
     }
@@ -1049,7 +1165,7 @@ impl Index {
         // People: this complainant plus the authors of the similar ones.
         // Keys are compared by their interned address; a key of this
         // complaint that no stored one has gets an address of its own.
-        let mut people: KeyUnion<usize> = KeyUnion::default();
+        let mut people: KeyUnion<usize, BuildSlotHasher> = KeyUnion::default();
         let mut fresh = usize::MAX;
         people.add(
             keys.filter_map(usable_key)
@@ -1062,68 +1178,107 @@ impl Index {
                 }),
         );
         for &(slot, _, _) in &similar.slots {
-            if let Some(s) = self.stored(slot) {
-                people.add(s.keys.iter().map(|k| Arc::as_ptr(k).cast::<u8>() as usize));
+            let Some(m) = self.live_meta(slot) else {
+                continue;
+            };
+            // One key (or none) is on the slot's meta: the entry itself is
+            // read only for a complaint with several.
+            match m.keys {
+                0 => people.add(None),
+                1 => people.add(Some(m.key)),
+                _ => {
+                    if let Some(s) = self.stored(slot) {
+                        people.add(s.keys.iter().map(|k| Arc::as_ptr(k).cast::<u8>() as usize));
+                    }
+                }
             }
         }
 
         let mut repeat_count = 0;
         let mut same_person_count = 0;
-        let mut linked: Vec<u32> = similar.slots.iter().map(|&(slot, _, _)| slot).collect();
+        let mut linked: Vec<u32> = Vec::with_capacity(similar.slots.len() + person.len());
+        linked.extend(similar.slots.iter().map(|&(slot, _, _)| slot));
         for &slot in &person {
             if Some(slot) == view.slot {
                 continue;
             }
-            let Some(s) = self.stored(slot) else { continue };
-            if within(s.t, view.t, window) {
+            let Some(m) = self.live_meta(slot) else {
+                continue;
+            };
+            if within(m.t, view.t, window) {
                 same_person_count += 1;
                 linked.push(slot);
             }
-            let earlier = s.t < view.t && view.t - s.t <= repeat_window;
-            if earlier && self.same_issue_of_person(view, slot, s) {
+            let earlier = m.t < view.t && view.t - m.t <= repeat_window;
+            if earlier && self.same_issue_of_person(view, slot, m) {
                 repeat_count += 1;
             }
         }
         linked.sort_unstable();
         linked.dedup();
         let linked_total = linked.len();
-        let mut recent: Vec<(i128, &str)> = linked
+        // Most recent first, ties by id (descending), as (time, id) sorts;
+        // ids are read only for the ones listed.
+        let mut recent: Vec<(i128, u32)> = linked
             .iter()
-            .filter_map(|&slot| self.stored(slot).map(|s| (s.t, &*s.id)))
+            .filter_map(|&slot| self.live_meta(slot).map(|m| (m.t, slot)))
             .collect();
-        recent.sort_unstable_by(|a, b| b.cmp(a));
+        recent.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+        let mut listed: Vec<(i128, &str)> = Vec::with_capacity(cfg.max_links.min(recent.len()));
+        let mut run = 0;
+        while run < recent.len() && listed.len() < cfg.max_links {
+            let t = recent[run].0;
+            let end = run + recent[run..].iter().take_while(|e| e.0 == t).count();
+            let start = listed.len();
+            listed.extend(
+                recent[run..end]
+                    .iter()
+                    .map(|&(t, slot)| (t, self.id_of(slot))),
+            );
+            listed[start..].sort_unstable_by(|a, b| b.1.cmp(a.1));
+            run = end;
+        }
+        listed.truncate(cfg.max_links);
         Assessment {
             similar_complainants: people.people(),
             repeat_count,
             similar_count: similar.slots.len(),
             same_person_count,
-            linked: recent
-                .iter()
-                .take(cfg.max_links)
-                .map(|(_, id)| id.to_string())
-                .collect(),
+            linked: listed.iter().map(|&(_, id)| id.to_owned()).collect(),
             linked_total,
             saturated: similar.saturated || person_saturated,
         }
     }
 
-    fn same_issue_of_person(&self, view: &View, slot: u32, s: &Stored) -> bool {
-        let other = s.view(slot);
+    fn same_issue_of_person(&self, view: &View, slot: u32, other: &Meta) -> bool {
         if conflict(view.product, other.product) || conflict(view.location, other.location) {
             return false;
         }
+        let fp = self
+            .fps
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(EMPTY_FINGERPRINT);
         let text = view.fp != EMPTY_FINGERPRINT
-            && other.fp != EMPTY_FINGERPRINT
-            && distance(view.fp, other.fp) <= self.config.repeat_max_distance;
-        text || same_context(view, &other)
+            && fp != EMPTY_FINGERPRINT
+            && distance(view.fp, fp) <= self.config.repeat_max_distance;
+        text || same_context(view, other)
     }
 
     fn stored(&self, slot: u32) -> Option<&Stored> {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
+    fn live_meta(&self, slot: u32) -> Option<&Meta> {
+        self.meta.get(slot as usize).filter(|m| m.live)
+    }
+
+    fn id_of(&self, slot: u32) -> &str {
+        self.stored(slot).map_or("", |s| &*s.id)
+    }
+
     fn time_of(&self, slot: u32) -> i128 {
-        self.ts.get(slot as usize).copied().unwrap_or(i128::MIN)
+        self.meta.get(slot as usize).map_or(i128::MIN, |m| m.t)
     }
 
     /// Matches sorted by slot, without the query itself, at most `limit`
@@ -1136,38 +1291,50 @@ impl Index {
         context: bool,
         limit: usize,
     ) -> Found {
-        let mut found: Vec<(u32, bool, bool)> = Vec::new();
+        let mut found: Vec<(u32, bool, bool)> = Vec::with_capacity(16);
         let mut saturated = false;
-        let keep = |slot: u32, s: &Stored| -> bool {
+        let keep = |slot: u32, m: &Meta| -> bool {
             Some(slot) != q.slot
-                && !conflict(q.product, Sym::of(&s.product))
-                && !conflict(q.location, Sym::of(&s.location))
+                && !conflict(q.product, m.product)
+                && !conflict(q.location, m.location)
         };
         if q.fp != EMPTY_FINGERPRINT {
-            let mut cands: Vec<(i128, u32)> = Vec::new();
-            self.text_candidates(q.fp, max_distance.min(64), |slot| {
-                let t = self.time_of(slot);
+            let mut cands: Vec<(i128, u32)> = Vec::with_capacity(32);
+            self.text_candidates(q.fp, max_distance.min(64), |slot, t| {
                 if within(t, q.t, window) {
                     cands.push((t, slot));
                 }
             });
-            // Newest first; a slot probed in several blocks appears once.
-            cands.sort_unstable_by(|a, b| b.cmp(a));
-            cands.dedup();
+            // Newest first (each slot comes once). Only as many as can
+            // still be taken, plus one to tell whether the limit cut the
+            // list, are put in order at a time: a hot topic has hundreds
+            // of candidates and the limit is a few dozen.
+            let newest_first = |a: &(i128, u32), b: &(i128, u32)| b.cmp(a);
+            let mut rest = cands.as_mut_slice();
             let mut taken = 0;
-            for &(_, slot) in &cands {
-                if taken == limit {
-                    saturated = true;
-                    break;
+            'take: while !rest.is_empty() {
+                let chunk = (limit - taken).saturating_add(1).min(rest.len());
+                if chunk < rest.len() {
+                    rest.select_nth_unstable_by(chunk - 1, newest_first);
                 }
-                let Some(s) = self.stored(slot) else { continue };
-                let category = Sym::of(&s.category);
-                let category_ok =
-                    q.category.is_empty() || category.is_empty() || q.category == category;
-                if category_ok && keep(slot, s) {
-                    found.push((slot, true, false));
-                    taken += 1;
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(chunk);
+                head.sort_unstable_by(newest_first);
+                for &(_, slot) in head.iter() {
+                    if taken == limit {
+                        saturated = true;
+                        break 'take;
+                    }
+                    let Some(m) = self.live_meta(slot) else {
+                        continue;
+                    };
+                    let category_ok =
+                        q.category.is_empty() || m.category.is_empty() || q.category == m.category;
+                    if category_ok && keep(slot, m) {
+                        found.push((slot, true, false));
+                        taken += 1;
+                    }
                 }
+                rest = tail;
             }
         }
         if context && q.category.is_known() {
@@ -1182,20 +1349,31 @@ impl Index {
                     continue;
                 };
                 let (from, to) = (q.t.saturating_sub(window), q.t.saturating_add(window));
-                let newest = list.partition_point(|&s| self.time_of(s) <= to);
+                let newest = if list.back().is_none_or(|e| e.t <= to) {
+                    list.len()
+                } else {
+                    list.partition_point(|e| e.t <= to)
+                };
                 let mut taken = 0;
                 for i in (0..newest).rev() {
-                    let Some(&slot) = list.get(i) else { break };
-                    let Some(s) = self.stored(slot) else { continue };
-                    if s.t < from {
+                    let Some(e) = list.get(i) else { break };
+                    if e.t < from {
                         break;
                     }
                     if taken == limit {
                         saturated = true;
                         break;
                     }
-                    if same_context(q, &s.view(slot)) && keep(slot, s) {
-                        found.push((slot, false, true));
+                    // Same category and the same `value` by the list's key:
+                    // [`same_context`] and `keep` come down to the slot and
+                    // the other field.
+                    let other_conflicts = if kind == CONTEXT_PRODUCT {
+                        conflict(q.location, e.other)
+                    } else {
+                        conflict(q.product, e.other)
+                    };
+                    if Some(e.slot) != q.slot && !other_conflicts {
+                        found.push((e.slot, false, true));
                         taken += 1;
                     }
                 }
@@ -1215,9 +1393,9 @@ impl Index {
         Found { slots, saturated }
     }
 
-    /// Calls `f` with every slot whose fingerprint is within `d` of `fp`
-    /// (exact; a slot may come more than once).
-    fn text_candidates(&self, fp: u64, d: u32, mut f: impl FnMut(u32)) {
+    /// Calls `f(slot, time)` with every slot whose fingerprint is within
+    /// `d` of `fp`, each once (exact).
+    fn text_candidates(&self, fp: u64, d: u32, mut f: impl FnMut(u32, i128)) {
         if self.blocks.iter().any(|b| b.buckets.is_empty()) {
             return; // nothing with a text was ever inserted
         }
@@ -1238,7 +1416,7 @@ impl Index {
                     && distance(g, fp) <= d
                     && let Ok(s) = u32::try_from(slot)
                 {
-                    f(s);
+                    f(s, self.time_of(s));
                 }
             }
             return;
@@ -1246,25 +1424,33 @@ impl Index {
         // Two passes: first every bucket to probe (independent loads the
         // CPU overlaps), then their fingerprints. Probing and scanning in
         // one loop serializes the cache misses and is ~2x slower.
-        let mut buckets: Vec<&Bucket> = Vec::with_capacity(probes as usize);
-        for b in &self.blocks {
+        let mut buckets: Vec<(usize, &Bucket)> = Vec::with_capacity(probes as usize);
+        for (j, b) in self.blocks.iter().enumerate() {
             let v = b.value(fp);
             for i in 0..=r.min(b.width) {
                 for_each_mask(b.width, i, |mask| {
                     if let Some(bucket) = b.buckets.get(v ^ mask)
-                        && !bucket.fps.is_empty()
+                        && !bucket.entries.is_empty()
                     {
-                        buckets.push(bucket);
+                        buckets.push((j, bucket));
                     }
                 });
             }
         }
-        for bucket in buckets {
-            for (i, &g) in bucket.fps.iter().enumerate() {
-                if distance(g, fp) <= d
-                    && let Some(&slot) = bucket.slots.get(i)
-                {
-                    f(slot);
+        // A match is in every block's probes where it differs from `fp`
+        // in at most `r` bits; it is reported from the first such block
+        // only, so that nothing downstream has to remove duplicates.
+        for (j, bucket) in buckets {
+            let earlier = self.blocks.get(..j).unwrap_or_default();
+            for e in &bucket.entries {
+                let x = e.fp ^ fp;
+                if x.count_ones() <= d && !earlier.iter().any(|b| at_most_ones(b.value(x), r)) {
+                    let t = if e.t == FAR_TIME {
+                        self.time_of(e.slot)
+                    } else {
+                        i128::from(e.t)
+                    };
+                    f(e.slot, t);
                 }
             }
         }
@@ -1288,7 +1474,7 @@ impl Index {
                 frontier.push(k);
             }
         }
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen: HashSet<u32, BuildSlotHasher> = HashSet::default();
         let mut saturated = false;
         let mut i = 0;
         while let Some(&key) = frontier.get(i) {
@@ -1296,10 +1482,17 @@ impl Index {
             let Some(list) = self.by_key.get(key) else {
                 continue;
             };
-            let newest = list.partition_point(|&s| self.time_of(s) <= t.saturating_add(window));
+            let to = t.saturating_add(window);
+            let newest = if list.back().is_none_or(|&(at, _)| at <= to) {
+                list.len()
+            } else {
+                list.partition_point(|&(at, _)| at <= to)
+            };
             for (taken, j) in (0..newest).rev().enumerate() {
-                let Some(&slot) = list.get(j) else { break };
-                if self.time_of(slot) < t.saturating_sub(window) {
+                let Some(&(at, slot)) = list.get(j) else {
+                    break;
+                };
+                if at < t.saturating_sub(window) {
                     break;
                 }
                 if taken == limit {
@@ -1336,31 +1529,44 @@ impl Stored {
     }
 }
 
-/// Inserts `slot` into a list kept in (time, slot) order; usually at the
-/// end, since complaints arrive in time order.
-fn insert_sorted(list: &mut VecDeque<u32>, ts: &[i128], slot: u32) {
-    let time = |s: u32| ts.get(s as usize).copied().unwrap_or(i128::MIN);
-    let key = (time(slot), slot);
-    let pos = list.partition_point(|&s| (time(s), s) <= key);
-    list.insert(pos, slot);
+/// Whether `v` has at most `r` bits set.
+fn at_most_ones(v: usize, r: u32) -> bool {
+    match r {
+        0 => v == 0,
+        1 => v & v.wrapping_sub(1) == 0,
+        _ => v.count_ones() <= r,
+    }
 }
 
-/// Removes `slot` from the list under `key` (kept in (time, slot) order),
-/// dropping the list when it empties; usually at the front, since eviction
-/// goes oldest first.
-fn remove_sorted<K, Q>(map: &mut HashMap<K, VecDeque<u32>>, key: &Q, ts: &[i128], slot: u32)
+/// Inserts an entry into a list kept in (time, slot) order; usually at
+/// the end, since complaints arrive in time order.
+fn insert_sorted<T: Timed>(list: &mut VecDeque<T>, item: T) {
+    let key = item.key();
+    if list.back().is_none_or(|last| last.key() <= key) {
+        list.push_back(item);
+        return;
+    }
+    let pos = list.partition_point(|x| x.key() <= key);
+    list.insert(pos, item);
+}
+
+/// Removes the entry of `slot` (received at `t`) from the list under
+/// `key`, dropping the list when it empties; usually at the front, since
+/// eviction goes oldest first.
+fn remove_sorted<K, Q, S, T>(map: &mut HashMap<K, VecDeque<T>, S>, key: &Q, t: i128, slot: u32)
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
+    S: std::hash::BuildHasher,
+    T: Timed,
 {
-    let time = |s: u32| ts.get(s as usize).copied().unwrap_or(i128::MIN);
     let empty = match map.get_mut(key) {
         Some(list) => {
-            let target = (time(slot), slot);
-            let pos = list.partition_point(|&s| (time(s), s) < target);
-            if list.get(pos) == Some(&slot) {
+            let target = (t, slot);
+            let pos = list.partition_point(|x| x.key() < target);
+            if list.get(pos).is_some_and(|x| x.key() == target) {
                 list.remove(pos);
-            } else if let Some(p) = list.iter().position(|&s| s == slot) {
+            } else if let Some(p) = list.iter().position(|x| x.key().1 == slot) {
                 // Not where the order says: still never leave it behind.
                 list.remove(p);
             }
@@ -1370,6 +1576,44 @@ where
     };
     if empty {
         map.remove(key);
+    }
+}
+
+/// Hasher of the maps keyed by slot numbers and interned addresses,
+/// values no complainant chooses: a multiply and a finalizer instead of
+/// SipHash, whose protection against chosen collisions buys nothing here.
+/// (Maps keyed by ids and identity keys, which come from outside, keep
+/// SipHash.)
+#[derive(Default, Clone, Copy)]
+struct SlotHasher(u64);
+
+type BuildSlotHasher = std::hash::BuildHasherDefault<SlotHasher>;
+
+impl std::hash::Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
 }
 
@@ -1454,23 +1698,23 @@ pub fn distinct_complainants(matches: &[Match]) -> usize {
 }
 
 /// Union-find over identity keys; anonymous complaints counted apart.
-struct KeyUnion<K> {
-    ids: HashMap<K, usize>,
+struct KeyUnion<K, S = std::hash::RandomState> {
+    ids: HashMap<K, usize, S>,
     parent: Vec<usize>,
     anonymous: usize,
 }
 
-impl<K> Default for KeyUnion<K> {
+impl<K, S: Default> Default for KeyUnion<K, S> {
     fn default() -> Self {
         KeyUnion {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             parent: Vec::new(),
             anonymous: 0,
         }
     }
 }
 
-impl<K: std::hash::Hash + Eq> KeyUnion<K> {
+impl<K: std::hash::Hash + Eq, S: std::hash::BuildHasher> KeyUnion<K, S> {
     /// Adds the keys of one complaint (one person).
     fn add(&mut self, keys: impl IntoIterator<Item = K>) {
         let mut first: Option<usize> = None;
@@ -1567,6 +1811,333 @@ mod tests {
             assert!(idx.blocks.iter().all(|b| b.width <= 16));
             let last = idx.blocks.last().map(|b| b.shift + b.width);
             assert_eq!(last, Some(64));
+        }
+    }
+
+    /// The fingerprint as first written: a signed counter per bit and
+    /// each feature hashed on its own (FNV-1a over tag and bytes).
+    fn fingerprint_reference(tokens: &[&str]) -> u64 {
+        let hash = |tag: u8, a: &str, b: Option<&str>| {
+            let mut h = Fnv::new();
+            h.byte(tag);
+            for &x in a.as_bytes() {
+                h.byte(x.to_ascii_lowercase());
+            }
+            if let Some(b) = b {
+                h.byte(0x1f);
+                for &x in b.as_bytes() {
+                    h.byte(x.to_ascii_lowercase());
+                }
+            }
+            mix(h.0)
+        };
+        let mut acc = [0i64; 64];
+        let mut add = |h: u64| {
+            for (i, c) in acc.iter_mut().enumerate() {
+                *c += ((h >> i) & 1) as i64 * 2 - 1;
+            }
+        };
+        let mut prev: Option<&str> = None;
+        let mut n = 0;
+        for token in tokens {
+            let token = token.trim();
+            if !token.chars().any(char::is_alphanumeric)
+                || is_stop_lower(&token.to_ascii_lowercase())
+            {
+                continue;
+            }
+            if n == MAX_FINGERPRINT_TOKENS {
+                break;
+            }
+            add(hash(TAG_UNIGRAM, token, None));
+            if let Some(p) = prev {
+                add(hash(TAG_BIGRAM, p, Some(token)));
+            }
+            prev = Some(token);
+            n += 1;
+        }
+        if n == 0 {
+            return EMPTY_FINGERPRINT;
+        }
+        (0..64).filter(|&i| acc[i] > 0).fold(0, |fp, i| fp | 1 << i)
+    }
+
+    /// The stop list as first written (a string comparison per word).
+    fn is_stop_lower(t: &str) -> bool {
+        STOP_WORDS.contains(&t)
+    }
+
+    #[test]
+    fn fingerprint_words_is_the_fingerprint_as_first_defined() {
+        let texts = [
+            "物业管理处乱收费，电梯坏了三个月没人修，我们要投诉！",
+            "The parcel was NOT delivered; the courier said it was, but I never got it.",
+            "iPhone14屏幕坏了，Apple Store说要等两周，THE WORST service ever",
+            "😡😡😡 ！！！",
+            "",
+            "的 了 是 the a an",
+        ];
+        for text in texts {
+            let tokens = crate::text::tokens(text);
+            let strs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            assert_eq!(fingerprint(&tokens), fingerprint_reference(&strs), "{text}");
+            assert_eq!(
+                fingerprint_words(strs.iter().copied()),
+                fingerprint(&tokens)
+            );
+        }
+        // Tokens as a caller may pass them: padded, upper-case, without
+        // any letter, stop words in capitals, a non-ASCII capital.
+        let odd = [
+            " 快递 ", "THE", "Parcel", "!!", "", "\t", "ÉCOLE", "Лифт", "没有", "又",
+        ];
+        assert_eq!(fingerprint_words(odd), fingerprint_reference(&odd));
+        // Past the token limit, and past 255 features (the counters'
+        // flush), with ties between set and clear bits.
+        let words: Vec<String> = (0..MAX_FINGERPRINT_TOKENS + 50)
+            .map(|i| format!("w{}", i % 700))
+            .collect();
+        let strs: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(fingerprint(&words), fingerprint_reference(&strs));
+        assert_ne!(fingerprint(&words), EMPTY_FINGERPRINT);
+    }
+
+    #[test]
+    fn bit_counts_set_a_bit_only_on_a_strict_majority() {
+        let mut c = BitCounts::default();
+        // Bit 0 in 2 of 4 (a tie: clear), bit 1 in 3 of 4, bit 63 in 4.
+        for h in [0b11u64 | 1 << 63, 0b11 | 1 << 63, 0b10 | 1 << 63, 1 << 63] {
+            c.add(h);
+        }
+        assert_eq!(c.majority(), 0b10 | 1 << 63);
+        // 600 hashes: counters flushed twice on the way.
+        let mut c = BitCounts::default();
+        for i in 0..600u64 {
+            c.add(if i % 3 == 0 { u64::MAX } else { 1 << (i % 64) });
+        }
+        // Bit i: 200 all-ones hashes, plus about 6 of the rest; 600 total.
+        assert_eq!(c.majority(), 0);
+        let mut c = BitCounts::default();
+        for i in 0..601u64 {
+            c.add(if i % 2 == 0 { u64::MAX } else { 0 });
+        }
+        assert_eq!(c.majority(), u64::MAX); // 301 of 601
+    }
+
+    /// The text lookup with a per-source limit, by brute force: every live
+    /// slot within the distance and window, newest first (ties: higher
+    /// slot first), the first `limit` that pass the filters.
+    fn limited_reference(index: &Index, q: &View, window: i128, d: u32, limit: usize) -> Found {
+        let mut cands: Vec<(i128, u32)> = (0..index.meta.len() as u32)
+            .filter(|&slot| {
+                let fp = index.fps[slot as usize];
+                index.meta[slot as usize].live
+                    && fp != EMPTY_FINGERPRINT
+                    && distance(fp, q.fp) <= d
+                    && within(index.meta[slot as usize].t, q.t, window)
+            })
+            .map(|slot| (index.meta[slot as usize].t, slot))
+            .collect();
+        cands.sort_unstable_by(|a, b| b.cmp(a));
+        let mut slots = Vec::new();
+        let mut saturated = false;
+        for (_, slot) in cands {
+            if slots.len() == limit {
+                saturated = true;
+                break;
+            }
+            let m = &index.meta[slot as usize];
+            let category_ok =
+                q.category.is_empty() || m.category.is_empty() || q.category == m.category;
+            if category_ok
+                && Some(slot) != q.slot
+                && !conflict(q.product, m.product)
+                && !conflict(q.location, m.location)
+            {
+                slots.push((slot, true, false));
+            }
+        }
+        slots.sort_unstable();
+        Found { slots, saturated }
+    }
+
+    #[test]
+    fn a_limited_lookup_takes_the_newest_matches_that_pass() {
+        let mut state = 0x1234_5678_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            mix(state)
+        };
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let mut index = Index::default();
+        let centres = [next(), next(), next()];
+        for i in 0..900u64 {
+            // A few clusters (hundreds of near-duplicates each, as on a hot
+            // topic), many receipt times shared by several complaints,
+            // and categories, products and places that filter some out.
+            let centre = centres[(i % 3) as usize];
+            let noise = next() & next() & next() & next();
+            index.insert(Entry {
+                id: format!("c{i}"),
+                at: t0 + Duration::hours((i / 4 * 5) as i64), // 47 days
+                identity_keys: vec![format!("phone:{}", i % 50)],
+                fingerprint: centre ^ noise,
+                category: ["a", "b", ""][(next() % 3) as usize].into(),
+                product: ["", "p1", "p2"][(next() % 3) as usize].into(),
+                location: ["", "l1", "l2"][(next() % 3) as usize].into(),
+            });
+            if i % 11 == 0 {
+                index.remove(&format!("c{}", i / 2));
+            }
+        }
+        let window = Duration::days(30).whole_nanoseconds();
+        for k in 0..60u64 {
+            let at = t0 + Duration::hours((next() % 1200) as i64);
+            let own = format!("c{}", next() % 900);
+            let view = index.view_of(
+                (k % 2 == 0).then_some(own.as_str()),
+                at,
+                centres[(k % 3) as usize] ^ (next() & next() & next()),
+                ["a", "b", "", "zz"][(k % 4) as usize],
+                ["", "p1", "p2"][(next() % 3) as usize],
+                ["", "l1", "l2"][(next() % 3) as usize],
+            );
+            for limit in [0usize, 1, 3, 10, 64, 500, usize::MAX] {
+                for d in [3u32, 8, 12] {
+                    let got = index.similar_slots(&view, window, d, false, limit);
+                    let want = limited_reference(&index, &view, window, d, limit);
+                    assert_eq!(got.slots, want.slots, "k={k} limit={limit} d={d}");
+                    assert_eq!(got.saturated, want.saturated, "k={k} limit={limit} d={d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn times_beyond_64_bits_are_found_through_the_buckets() {
+        use time::macros::datetime;
+        let far_past = datetime!(-9999-01-01 0:00 UTC);
+        let far_future = datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let mut index = Index::default();
+        let fp = 0x0123_4567_89ab_cdef;
+        for (id, at) in [("past", far_past), ("now", now), ("future", far_future)] {
+            index.insert(Entry {
+                id: id.into(),
+                at,
+                identity_keys: Vec::new(),
+                fingerprint: fp ^ 0b101, // 2 bits apart: a near-duplicate
+                category: String::new(),
+                product: String::new(),
+                location: String::new(),
+            });
+        }
+        let query = |window| Query {
+            id: None,
+            fingerprint: fp,
+            category: "",
+            product: "",
+            location: "",
+            at: now,
+            window,
+            max_distance: DEFAULT_MAX_DISTANCE, // block probes, not a scan
+            context: false,
+            limit: usize::MAX,
+        };
+        let ids = |found: Vec<Match>| found.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(index.similar(&query(Duration::MAX))),
+            ["past", "now", "future"]
+        );
+        assert_eq!(ids(index.similar(&query(Duration::days(30)))), ["now"]);
+        // Newest first under a limit: the far future wins.
+        let mut limited = query(Duration::MAX);
+        limited.limit = 1;
+        assert_eq!(ids(index.similar(&limited)), ["future"]);
+    }
+
+    #[test]
+    fn context_lists_take_the_newest_of_the_same_issue_that_pass() {
+        let mut state = 0x0bad_cafe_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            mix(state)
+        };
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let mut index = Index::default();
+        for i in 0..600u64 {
+            index.insert(Entry {
+                id: format!("c{i}"),
+                at: t0 + Duration::hours((i / 3 * 5) as i64),
+                identity_keys: Vec::new(),
+                fingerprint: next(),
+                category: ["a", "b", ""][(next() % 3) as usize].into(),
+                product: ["", "p1", "p2"][(next() % 3) as usize].into(),
+                location: ["", "l1", "l2"][(next() % 3) as usize].into(),
+            });
+            if i % 13 == 0 {
+                index.remove(&format!("c{}", i / 2));
+            }
+        }
+        let window = Duration::days(30).whole_nanoseconds();
+        for k in 0..80u64 {
+            let own = format!("c{}", next() % 600);
+            let view = index.view_of(
+                (k % 2 == 0).then_some(own.as_str()),
+                t0 + Duration::hours((next() % 1100) as i64),
+                EMPTY_FINGERPRINT, // no text: the context lists alone
+                ["a", "b"][(k % 2) as usize],
+                ["", "p1", "p2"][(next() % 3) as usize],
+                ["", "l1", "l2"][(next() % 3) as usize],
+            );
+            for limit in [0usize, 1, 5, 40, usize::MAX] {
+                let got = index.similar_slots(&view, window, DEFAULT_MAX_DISTANCE, true, limit);
+                let mut want: Vec<(u32, bool, bool)> = Vec::new();
+                let mut saturated = false;
+                for product_list in [true, false] {
+                    let own_field = |m: &Meta| if product_list { m.product } else { m.location };
+                    let value = if product_list {
+                        view.product
+                    } else {
+                        view.location
+                    };
+                    if !value.is_known() {
+                        continue;
+                    }
+                    let mut list: Vec<(i128, u32)> = (0..index.meta.len() as u32)
+                        .filter(|&s| {
+                            let m = &index.meta[s as usize];
+                            m.live
+                                && m.category == view.category
+                                && own_field(m) == value
+                                && within(m.t, view.t, window)
+                        })
+                        .map(|s| (index.meta[s as usize].t, s))
+                        .collect();
+                    list.sort_unstable_by(|a, b| b.cmp(a));
+                    let mut taken = 0;
+                    for (_, slot) in list {
+                        if taken == limit {
+                            saturated = true;
+                            break;
+                        }
+                        let m = &index.meta[slot as usize];
+                        if same_context(&view, m)
+                            && Some(slot) != view.slot
+                            && !conflict(view.product, m.product)
+                            && !conflict(view.location, m.location)
+                        {
+                            if !want.iter().any(|w| w.0 == slot) {
+                                want.push((slot, false, true));
+                            }
+                            taken += 1;
+                        }
+                    }
+                }
+                want.sort_unstable();
+                assert_eq!(got.slots, want, "k={k} limit={limit}");
+                assert_eq!(got.saturated, saturated, "k={k} limit={limit}");
+            }
         }
     }
 }
