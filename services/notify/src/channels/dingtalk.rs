@@ -11,8 +11,8 @@ use serde_json::json;
 use tousu_kit::Config;
 
 use super::{
-    Robot, SendError, Sent, Target, base64, default_robot, execute, hmac_sha256, is_mobile,
-    markdown_body, not_configured, permanent, robot_target, title, unix_millis, url_endpoint,
+    Robot, SendError, Sent, base64, default_robot, execute, hmac_sha256, is_mobile, markdown_body,
+    robot_target, title, unix_millis, url_endpoint,
 };
 use crate::model::Message;
 
@@ -37,25 +37,17 @@ impl DingTalk {
     }
 
     pub(super) fn endpoint(&self, address: &str) -> Option<String> {
-        match robot_target(&self.default, address) {
-            Target::Robot(robot, _) => Some(endpoint(&robot)),
-            _ => None,
-        }
+        robot_target(&self.default, address)
+            .robot()
+            .map(|robot| endpoint(&robot))
     }
 
     pub(super) async fn send(&self, address: &str, message: &Message) -> Result<Sent, SendError> {
-        let (robot, mention) = match robot_target(&self.default, address) {
-            Target::Robot(robot, mention) => (robot, mention),
-            Target::NotConfigured => {
-                return Err(not_configured(
-                    "dingtalk",
-                    "notify_dingtalk_webhook, or give the member a robot URL",
-                ));
-            }
-            Target::BadUrl => {
-                return Err(permanent(None, "dingtalk: the address is not a robot URL"));
-            }
-        };
+        let (robot, mention) = robot_target(&self.default, address).resolve(
+            "dingtalk",
+            "notify_dingtalk_webhook",
+            "robot",
+        )?;
         let url = signed_url(&robot, unix_millis());
         let answer = execute(self.http.post(url).json(&body(message, mention))).await?;
         answer.robot_result(super::wecom::errcode, |code, _| {

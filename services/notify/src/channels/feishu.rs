@@ -11,8 +11,8 @@ use serde_json::json;
 use tousu_kit::Config;
 
 use super::{
-    Robot, SendError, Sent, Target, base64, default_robot, execute, hmac_sha256, markdown_body,
-    not_configured, permanent, plain_body, robot_target, title, unix_seconds, url_endpoint,
+    Robot, SendError, Sent, base64, default_robot, execute, hmac_sha256, markdown_body, plain_body,
+    robot_target, title, unix_seconds, url_endpoint,
 };
 use crate::model::Message;
 
@@ -37,23 +37,17 @@ impl Feishu {
     }
 
     pub(super) fn endpoint(&self, address: &str) -> Option<String> {
-        match robot_target(&self.default, address) {
-            Target::Robot(robot, _) => Some(endpoint(&robot)),
-            _ => None,
-        }
+        robot_target(&self.default, address)
+            .robot()
+            .map(|robot| endpoint(&robot))
     }
 
     pub(super) async fn send(&self, address: &str, message: &Message) -> Result<Sent, SendError> {
-        let (robot, mention) = match robot_target(&self.default, address) {
-            Target::Robot(robot, mention) => (robot, mention),
-            Target::NotConfigured => {
-                return Err(not_configured(
-                    "feishu",
-                    "notify_feishu_webhook, or give the member a bot URL",
-                ));
-            }
-            Target::BadUrl => return Err(permanent(None, "feishu: the address is not a bot URL")),
-        };
+        let (robot, mention) = robot_target(&self.default, address).resolve(
+            "feishu",
+            "notify_feishu_webhook",
+            "bot",
+        )?;
         let mut body = body(message, mention);
         if !robot.secret.is_empty() {
             let ts = unix_seconds();

@@ -364,6 +364,37 @@ enum Target<'a> {
     BadUrl,
 }
 
+impl<'a> Target<'a> {
+    /// The robot and whom to mention, or why `channel` cannot send to this
+    /// address (`setting` is its default webhook, `noun` "robot" or "bot").
+    fn resolve(
+        self,
+        channel: &str,
+        setting: &str,
+        noun: &str,
+    ) -> Result<(Robot, Option<&'a str>), SendError> {
+        match self {
+            Target::Robot(robot, mention) => Ok((robot, mention)),
+            Target::NotConfigured => Err(not_configured(
+                channel,
+                &format!("{setting}, or give the member a {noun} URL"),
+            )),
+            Target::BadUrl => Err(permanent(
+                None,
+                format!("{channel}: the address is not a {noun} URL"),
+            )),
+        }
+    }
+
+    /// The robot, when there is one (for the endpoint key).
+    fn robot(self) -> Option<Robot> {
+        match self {
+            Target::Robot(robot, _) => Some(robot),
+            _ => None,
+        }
+    }
+}
+
 fn robot_target<'a>(default: &Option<Robot>, address: &'a str) -> Target<'a> {
     if looks_like_url(address) {
         let Some(mut url) = parse_http_url(address) else {

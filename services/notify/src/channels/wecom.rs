@@ -9,8 +9,8 @@ use serde_json::json;
 use tousu_kit::Config;
 
 use super::{
-    Robot, SendError, Sent, Target, cut_bytes, default_robot, execute, is_mobile, markdown_body,
-    not_configured, permanent, plain_body, robot_target, url_endpoint,
+    Robot, SendError, Sent, cut_bytes, default_robot, execute, is_mobile, markdown_body,
+    plain_body, robot_target, url_endpoint,
 };
 use crate::model::Message;
 
@@ -32,23 +32,17 @@ impl WeCom {
     }
 
     pub(super) fn endpoint(&self, address: &str) -> Option<String> {
-        match robot_target(&self.default, address) {
-            Target::Robot(robot, _) => Some(endpoint(&robot)),
-            _ => None,
-        }
+        robot_target(&self.default, address)
+            .robot()
+            .map(|robot| endpoint(&robot))
     }
 
     pub(super) async fn send(&self, address: &str, message: &Message) -> Result<Sent, SendError> {
-        let (robot, mention) = match robot_target(&self.default, address) {
-            Target::Robot(robot, mention) => (robot, mention),
-            Target::NotConfigured => {
-                return Err(not_configured(
-                    "wecom",
-                    "notify_wecom_webhook, or give the member a robot URL",
-                ));
-            }
-            Target::BadUrl => return Err(permanent(None, "wecom: the address is not a robot URL")),
-        };
+        let (robot, mention) = robot_target(&self.default, address).resolve(
+            "wecom",
+            "notify_wecom_webhook",
+            "robot",
+        )?;
         let answer = execute(self.http.post(robot.url).json(&body(message, mention))).await?;
         answer.robot_result(errcode, |code, _| matches!(code, 45009 | -1))
     }
