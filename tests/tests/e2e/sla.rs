@@ -41,6 +41,26 @@ async fn next_event(
     }
 }
 
+/// The next `sla.started` of the complaint's resolution clock: the event and its payload.
+async fn resolution_started(
+    sub: &mut async_nats::Subscriber,
+    id: &str,
+    within: Duration,
+) -> anyhow::Result<(pb::Event, pb::SlaStarted)> {
+    let (event, _) = next_event(sub, within, |e| {
+        e.complaint_id == id
+            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
+    })
+    .await?;
+    match &event.payload {
+        Some(Payload::SlaStarted(s)) => {
+            let s = s.clone();
+            Ok((event, s))
+        }
+        _ => anyhow::bail!("not sla.started"),
+    }
+}
+
 fn at(t: &Option<tousu_proto::Timestamp>) -> OffsetDateTime {
     t.as_ref()
         .and_then(tousu_bus::from_timestamp)
@@ -72,14 +92,7 @@ async fn a_two_second_clock_breaches_on_time_and_is_explained() -> anyhow::Resul
     let mut sla_events = subscribe(&stack, "sla.>").await?;
     let id = submit(&stack, "快递三天没到，客服电话也打不通").await?;
 
-    let (started, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
-        e.complaint_id == id
-            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
-    })
-    .await?;
-    let Some(Payload::SlaStarted(s)) = &started.payload else {
-        unreachable!()
-    };
+    let (_, s) = resolution_started(&mut sla_events, &id, Duration::from_secs(10)).await?;
     let deadline = at(&s.deadline);
     assert_eq!(deadline - at(&s.started_at), time::Duration::seconds(2));
     assert!(s.explanation.contains("2s"), "{}", s.explanation);
@@ -174,14 +187,7 @@ async fn pause_and_resume_move_the_deadline_by_the_paused_time() -> anyhow::Resu
     .await?;
     let mut sla_events = subscribe(&stack, "sla.>").await?;
     let id = submit(&stack, "物业乱收停车费，多次反映没人管").await?;
-    let (started, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
-        e.complaint_id == id
-            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
-    })
-    .await?;
-    let Some(Payload::SlaStarted(s)) = &started.payload else {
-        unreachable!()
-    };
+    let (_, s) = resolution_started(&mut sla_events, &id, Duration::from_secs(10)).await?;
     let original = at(&s.deadline);
     let department = s.department.clone();
 
@@ -761,14 +767,7 @@ async fn a_new_policy_recomputes_open_clocks_with_an_audit() -> anyhow::Result<(
     .await?;
     let mut sla_events = subscribe(&stack, "sla.started.>").await?;
     let id = submit(&stack, "外卖送错了还不给退款").await?;
-    let (started, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
-        e.complaint_id == id
-            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
-    })
-    .await?;
-    let Some(Payload::SlaStarted(s)) = &started.payload else {
-        unreachable!()
-    };
+    let (started, s) = resolution_started(&mut sla_events, &id, Duration::from_secs(10)).await?;
     let before = at(&s.deadline);
 
     let changed = text.replace(
@@ -780,14 +779,7 @@ async fn a_new_policy_recomputes_open_clocks_with_an_audit() -> anyhow::Result<(
         .await?
         .put(tousu_routing::reload::KEY, changed.into_bytes().into())
         .await?;
-    let (again, _) = next_event(&mut sla_events, Duration::from_secs(15), |e| {
-        e.complaint_id == id
-            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
-    })
-    .await?;
-    let Some(Payload::SlaStarted(s)) = &again.payload else {
-        unreachable!()
-    };
+    let (again, s) = resolution_started(&mut sla_events, &id, Duration::from_secs(15)).await?;
     assert_eq!(at(&s.deadline) - before, time::Duration::hours(2));
     assert_ne!(again.policy_version, started.policy_version);
 
@@ -893,14 +885,7 @@ async fn property_complaints_open_a_week_through_our_fault_become_hot() -> anyho
     assert_eq!(r.actor, "sla");
     assert!(r.reason.contains("7 days"), "{}", r.reason);
     // The resolution clock is re-armed for 热点.
-    let (rearmed, _) = next_event(&mut events, Duration::from_secs(10), |e| {
-        e.complaint_id == id
-            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
-    })
-    .await?;
-    let Some(Payload::SlaStarted(s)) = &rearmed.payload else {
-        unreachable!()
-    };
+    let (_, s) = resolution_started(&mut events, &id, Duration::from_secs(10)).await?;
     assert!(s.explanation.contains("grade 2"), "{}", s.explanation);
 
     // At 30 days open it becomes 重大, and routing alerts leadership.
@@ -981,14 +966,7 @@ async fn desk_actions_drive_the_clocks_and_a_transfer_keeps_them() -> anyhow::Re
     let stack = Stack::start_only(&["intake", "routing", "sla", "desk"], |_, _| {}).await?;
     let mut sla_events = subscribe(&stack, "sla.>").await?;
     let id = submit(&stack, "快递三天没到，客服电话也打不通").await?;
-    let (started, _) = next_event(&mut sla_events, Duration::from_secs(10), |e| {
-        e.complaint_id == id
-            && matches!(&e.payload, Some(Payload::SlaStarted(s)) if s.target == pb::SlaTarget::Resolution as i32)
-    })
-    .await?;
-    let Some(Payload::SlaStarted(s)) = &started.payload else {
-        unreachable!()
-    };
+    let (_, s) = resolution_started(&mut sla_events, &id, Duration::from_secs(10)).await?;
     let department = s.department.clone();
     let d0 = at(&s.deadline);
     tousu_tests::wait_for_status(stack.http("desk"), &id, "assigned", Duration::from_secs(10))
