@@ -159,6 +159,14 @@ pub enum ClockError {
     Calendar(#[from] CalendarError),
 }
 
+/// `t` cut to the microsecond. Clocks keep their instants and budgets to
+/// the microsecond, what Postgres stores: a deadline computed from them is
+/// the same in an event and read back from the database.
+fn to_micros(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t)
+}
+
 /// One clock of one complaint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clock {
@@ -169,8 +177,12 @@ pub struct Clock {
     pub pausable: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
-    /// The time allowed, on the basis, extensions included (whole seconds).
+    /// The time allowed, on the basis, extensions included: whole seconds…
     pub budget_secs: i64,
+    /// …and the rest in nanoseconds (a start inside working hours is rarely
+    /// on a whole second; clocks stored before this field read 0).
+    #[serde(default)]
+    pub budget_nanos: i32,
     #[serde(default)]
     pub pauses: Vec<Pause>,
     #[serde(default)]
@@ -186,16 +198,53 @@ impl Clock {
         deadline: OffsetDateTime,
         pausable: bool,
     ) -> Result<Clock, CalendarError> {
+        let started = to_micros(started);
         let budget = basis.measure(started, deadline)?;
-        Ok(Clock {
+        let mut clock = Clock {
             target,
             working: matches!(basis, Basis::Working(_)),
             pausable,
             started,
-            budget_secs: budget.whole_seconds(),
+            budget_secs: 0,
+            budget_nanos: 0,
             pauses: Vec::new(),
             extensions: Vec::new(),
-        })
+        };
+        clock.set_budget(budget);
+        Ok(clock)
+    }
+
+    /// A wall clock from `started` whose deadline is `deadline`.
+    pub fn wall(
+        target: Target,
+        started: OffsetDateTime,
+        deadline: OffsetDateTime,
+        pausable: bool,
+    ) -> Clock {
+        let started = to_micros(started);
+        let mut clock = Clock {
+            target,
+            working: false,
+            pausable,
+            started,
+            budget_secs: 0,
+            budget_nanos: 0,
+            pauses: Vec::new(),
+            extensions: Vec::new(),
+        };
+        clock.set_budget(deadline - started);
+        clock
+    }
+
+    fn set_budget(&mut self, budget: Duration) {
+        let budget = budget.max(Duration::ZERO);
+        self.budget_secs = budget.whole_seconds();
+        self.budget_nanos = budget.subsec_microseconds() * 1000;
+    }
+
+    /// Adds `more` to the budget (an extension).
+    pub fn grow_budget(&mut self, more: Duration) {
+        self.set_budget(self.budget().saturating_add(more));
     }
 
     /// The basis this clock is measured on, given the policy's calendar.
@@ -208,7 +257,7 @@ impl Clock {
     }
 
     pub fn budget(&self) -> Duration {
-        Duration::seconds(self.budget_secs)
+        Duration::new(self.budget_secs, self.budget_nanos)
     }
 
     /// The pause in progress, if any.
@@ -252,9 +301,10 @@ impl Clock {
         basis: Basis<'_>,
         percent: u32,
     ) -> Result<Option<OffsetDateTime>, CalendarError> {
-        let secs = i128::from(self.budget_secs) * i128::from(percent) / 100;
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-        self.instant_of(basis, Duration::seconds(secs))
+        let nanos = self.budget().whole_nanoseconds() * i128::from(percent) / 100;
+        let secs = i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX);
+        let rest = i32::try_from(nanos % 1_000_000_000).unwrap_or(0);
+        self.instant_of(basis, Duration::new(secs, rest))
     }
 
     /// Budget used by `now`: running time only, pauses excluded.
@@ -317,7 +367,7 @@ impl Clock {
         self.pauses.push(Pause {
             reason: reason.to_owned(),
             actor: actor.to_owned(),
-            from: at,
+            from: to_micros(at),
             until: None,
             cap_at,
         });
@@ -332,6 +382,7 @@ impl Clock {
             .last_mut()
             .filter(|p| p.until.is_none())
             .ok_or(ClockError::NotPaused(target))?;
+        let at = to_micros(at);
         if at < pause.from {
             return Err(ClockError::Backwards(at, pause.from));
         }
@@ -352,7 +403,7 @@ impl Clock {
         record: Extension,
     ) -> Result<(), ClockError> {
         let more = basis.measure(old_deadline, new_deadline)?;
-        self.budget_secs = self.budget_secs.saturating_add(more.whole_seconds());
+        self.grow_budget(more);
         self.extensions.push(record);
         Ok(())
     }
@@ -468,6 +519,37 @@ mod tests {
             clock.deadline(b).unwrap(),
             Some(datetime!(2026-03-04 14:00 +08:00))
         );
+    }
+
+    #[test]
+    fn a_start_between_whole_seconds_keeps_its_fraction() {
+        let c = cal();
+        let b = Basis::Working(&c);
+        // Received at 10:14:05.143 on a working day, due at the end of
+        // business: the budget is not a whole number of seconds.
+        let start = datetime!(2026-03-02 10:14:05.143 +08:00);
+        let deadline = datetime!(2026-03-03 17:30 +08:00);
+        let mut clock = Clock::new(Target::Resolution, b, start, deadline, true).unwrap();
+        assert_eq!(clock.deadline(b).unwrap(), Some(deadline));
+        // A pause of 1.2267 s, inside working hours: the deadline moves by
+        // exactly that much working time, past the night to 09:00:01.2267.
+        let from = datetime!(2026-03-02 11:00:00.5 +08:00);
+        clock.pause(from, "appraisal", "u", None).unwrap();
+        clock
+            .resume(from + Duration::milliseconds(1226) + Duration::microseconds(700))
+            .unwrap();
+        assert_eq!(
+            clock.deadline(b).unwrap(),
+            Some(datetime!(2026-03-04 09:00:01.2267 +08:00))
+        );
+        // Half of the budget, to the nanosecond.
+        let half = clock.at_percent(b, 50).unwrap().unwrap();
+        assert_eq!(clock.used(b, half).unwrap(), clock.budget() / 2);
+        // Stored clocks from before the fraction was kept read as whole seconds.
+        let mut old = serde_json::to_value(&clock).unwrap();
+        old.as_object_mut().unwrap().remove("budget_nanos");
+        let old: Clock = serde_json::from_value(old).unwrap();
+        assert_eq!(old.budget(), Duration::seconds(clock.budget_secs));
     }
 
     #[test]

@@ -714,7 +714,7 @@ impl Sla {
         out: &mut Out,
     ) -> Result<(), HandleError> {
         let basis = rules.basis(&row.model);
-        let half = time::Duration::seconds(row.model.budget_secs / 2);
+        let half = row.model.budget() / 2;
         let deadline = basis
             .advance(at, half)
             .map_err(|e| HandleError::Reject(format!("deadline: {e}")))?;
@@ -775,7 +775,7 @@ impl Sla {
             let more = basis
                 .measure(e.old_deadline, e.new_deadline)
                 .unwrap_or_default();
-            model.budget_secs = model.budget_secs.saturating_add(more.whole_seconds());
+            model.grow_budget(more);
         }
         model.extensions = row.model.extensions.clone();
         model.pauses = row.model.pauses.clone();

@@ -200,7 +200,7 @@ impl Rules {
         let fallback = |why: String| {
             let at = started + wall(duration);
             Armed {
-                clock: wall_clock(target, started, at, pausable),
+                clock: Clock::wall(target, started, at, pausable),
                 deadline: at,
                 duration: duration.to_string(),
                 explanation: format!("{head}; {why}: counted as calendar time"),
@@ -231,7 +231,7 @@ impl Rules {
             None if !duration.is_working_time() => {
                 let at = started + wall(duration);
                 Armed {
-                    clock: wall_clock(target, started, at, pausable),
+                    clock: Clock::wall(target, started, at, pausable),
                     deadline: at,
                     duration: duration.to_string(),
                     explanation: format!("{head} (24×7, ends {at})"),
@@ -336,23 +336,6 @@ impl Rules {
         days.sort_unstable();
         days.dedup();
         days
-    }
-}
-
-fn wall_clock(
-    target: Target,
-    started: OffsetDateTime,
-    at: OffsetDateTime,
-    pausable: bool,
-) -> Clock {
-    Clock {
-        target,
-        working: false,
-        pausable,
-        started,
-        budget_secs: (at - started).whole_seconds().max(0),
-        pauses: Vec::new(),
-        extensions: Vec::new(),
     }
 }
 

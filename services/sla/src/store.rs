@@ -90,17 +90,12 @@ fn from_raw(r: Raw) -> Option<ClockRow> {
     // no model: a wall clock from start to deadline stands in.
     let model = match r.model {
         Some(v) => serde_json::from_value(v).ok()?,
-        None => Clock {
+        None => Clock::wall(
             target,
-            working: false,
-            pausable: target != Target::Overlay,
-            started: r.started_at,
-            budget_secs: r
-                .deadline
-                .map_or(0, |d| (d - r.started_at).whole_seconds().max(0)),
-            pauses: Vec::new(),
-            extensions: Vec::new(),
-        },
+            r.started_at,
+            r.deadline.unwrap_or(r.started_at),
+            target != Target::Overlay,
+        ),
     };
     Some(ClockRow {
         complaint_id: r.complaint_id,
