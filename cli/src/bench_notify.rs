@@ -52,6 +52,10 @@ pub struct NotifyArgs {
     /// Concurrent sends of notify (`notify_workers`); default: its default.
     #[arg(long)]
     workers: Option<u32>,
+    /// Events planned side by side per replica (`notify_planners`);
+    /// default: its default.
+    #[arg(long)]
+    planners: Option<u32>,
     /// notify replicas (in this process), sharing the work.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
@@ -271,6 +275,9 @@ async fn run(args: &NotifyArgs, private: &Private, repo: &Path) -> anyhow::Resul
     if let Some(w) = args.workers {
         config.notify_workers = w;
     }
+    if let Some(p) = args.planners {
+        config.notify_planners = p;
+    }
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let workers = config.notify_workers;
     let endpoint = tousu_notify::channels::Channels::new(&config)?.endpoint("webhook", &hook);
@@ -279,7 +286,14 @@ async fn run(args: &NotifyArgs, private: &Private, repo: &Path) -> anyhow::Resul
         replicas.push(tousu_notify::start(config.clone()).await?);
     }
     let target = Target { hook, endpoint };
-    let result = measure(args, private, &arrivals, workers, &target).await;
+    let result = measure(
+        args,
+        private,
+        &arrivals,
+        (workers, config.notify_planners),
+        &target,
+    )
+    .await;
     for notify in replicas {
         let _ = notify.stop().await;
     }
@@ -353,7 +367,7 @@ async fn measure(
     args: &NotifyArgs,
     private: &Private,
     arrivals: &Arrivals,
-    workers: u32,
+    (workers, planners): (u32, u32),
     target: &Target,
 ) -> anyhow::Result<()> {
     let js = jetstream::new(async_nats::connect(&private.nats_url).await?);
@@ -387,7 +401,7 @@ async fn measure(
 
     let count = args.rate * args.seconds;
     println!(
-        "burst: {} sla.breached/s for {} s ({count} events, one complaint each) → notify ({} replica(s), workers {workers}) → webhook{}",
+        "burst: {} sla.breached/s for {} s ({count} events, one complaint each) → notify ({} replica(s), workers {workers}, planners {planners}) → webhook{}",
         args.rate,
         args.seconds,
         args.replicas.max(1),

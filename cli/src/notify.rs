@@ -95,7 +95,17 @@ fn row(d: &Value) -> String {
     let latency = last
         .and_then(|a| a["latency_ms"].as_i64())
         .map_or_else(|| "-".into(), |ms| format!("{ms} ms"));
-    let error = d["last_error"].as_str().unwrap_or("");
+    let mut note: Vec<String> = Vec::new();
+    if d["late"].as_bool() == Some(true) {
+        note.push("late".into());
+    }
+    if let Some(of) = d["fallback_of"].as_i64() {
+        note.push(format!("fallback of {of}"));
+    }
+    if let Some(e) = d["last_error"].as_str().filter(|e| !e.is_empty()) {
+        note.push(e.to_owned());
+    }
+    let error = note.join("; ");
     format!(
         "{:<7} {:<10} {:<9} {:<20} {:<18} {:>5} {:>4} {:>8}  {:<19}  {}",
         opt_num(&d["id"]),
@@ -107,7 +117,7 @@ fn row(d: &Value) -> String {
         opt_num(&d["last_status"]),
         latency,
         when(&d["created_at"]),
-        cut(error, 80),
+        cut(&error, 80),
     )
 }
 
@@ -232,6 +242,9 @@ mod tests {
             assert!(lines[1].contains(part), "{part} missing in {}", lines[1]);
         }
         assert!(lines[2].contains("#1") && lines[2].contains("transient"));
+        let fallback = json!({"id": 18, "status": "delivered", "late": true, "fallback_of": 17});
+        let t = table(&[fallback], false);
+        assert!(t.contains("late; fallback of 17"), "{t}");
         let pending = json!({"id": 2, "status": "pending", "attempts": 0, "attempt_log": []});
         let t = table(&[pending], false);
         assert!(t.lines().nth(1).unwrap().contains(" - "), "{t}");

@@ -39,6 +39,17 @@ pub struct ConsumerSpec {
     pub max_deliver: i64,
     /// How long the server waits for an ack before redelivering.
     pub ack_wait: Duration,
+    /// Track the last sequence seen per complaint and producer
+    /// (`consumer_position`) to flag [`Delivery::stale`]. A consumer whose
+    /// handler never looks at `stale` turns it off and saves a write per
+    /// event.
+    pub order: bool,
+    /// Events handled in one transaction when several are waiting (1: each
+    /// on its own). A batch shares one inbox insert and one commit; when
+    /// any of its events fails, the batch is rolled back and each event is
+    /// handled on its own, so a failure affects only its event. Handlers
+    /// of a batching consumer see the batch's events in complaint order.
+    pub batch: usize,
 }
 
 impl ConsumerSpec {
@@ -48,6 +59,8 @@ impl ConsumerSpec {
             filter_subjects: filter_subjects.iter().map(|s| (*s).to_owned()).collect(),
             max_deliver: 5,
             ack_wait: Duration::from_secs(10),
+            order: true,
+            batch: 1,
         }
     }
 }
@@ -60,7 +73,7 @@ pub struct Delivery {
     pub subject: String,
     /// True when this consumer already processed a later event of the same
     /// producer for the same complaint: the handler must not let it
-    /// overwrite newer state.
+    /// overwrite newer state. Always false without [`ConsumerSpec::order`].
     pub stale: bool,
     /// 1 for the first delivery.
     pub attempt: i64,
@@ -100,6 +113,11 @@ pub trait Handler: Send + Sync + 'static {
         conn: &mut PgConnection,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<(), HandleError>> + Send;
+
+    /// Called once `handle`'s transaction has committed (not for a
+    /// duplicate, nor when it failed): what it wrote is now visible to
+    /// others. Quick and infallible (e.g. waking a task).
+    fn committed(&self) {}
 }
 
 /// Creates (or updates) the durable consumer.
@@ -135,7 +153,7 @@ pub async fn run<H: Handler>(
 ) -> Result<(), async_nats::Error> {
     let consumer = ensure(&js, &spec).await?;
     while !cancel.is_cancelled() {
-        let mut messages = match consumer
+        let messages = match consumer
             .stream()
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
@@ -151,20 +169,35 @@ pub async fn run<H: Handler>(
                 }
             }
         };
+        // Whatever has arrived, up to `batch` messages, without waiting for more.
+        let mut chunks = messages.ready_chunks(spec.batch.max(1));
         loop {
             let next = tokio::select! {
-                next = messages.next() => next,
+                next = chunks.next() => next,
                 _ = cancel.cancelled() => return Ok(()),
             };
-            match next {
-                Some(Ok(msg)) => {
-                    process(&js, &pool, &spec, handler.as_ref(), outbox.as_ref(), msg).await
+            let Some(chunk) = next else { break };
+            let mut ready = Vec::with_capacity(chunk.len());
+            let mut failed = false;
+            for m in chunk {
+                match m {
+                    Ok(msg) => ready.push(msg),
+                    Err(e) => {
+                        tracing::warn!(consumer = %spec.durable, error = %e, "pull error");
+                        failed = true;
+                    }
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(consumer = %spec.durable, error = %e, "pull error");
-                    break;
-                }
-                None => break,
+            }
+            let ctx = Ctx {
+                js: &js,
+                pool: &pool,
+                spec: &spec,
+                handler: handler.as_ref(),
+                outbox: outbox.as_ref(),
+            };
+            process_batch(&ctx, ready).await;
+            if failed {
+                break;
             }
         }
     }
@@ -178,14 +211,27 @@ enum Outcome {
     Dead(String),
 }
 
-async fn process<H: Handler>(
-    js: &jetstream::Context,
-    pool: &PgPool,
-    spec: &ConsumerSpec,
-    handler: &H,
-    outbox: Option<&Outbox>,
+/// What processing a message needs.
+struct Ctx<'a, H> {
+    js: &'a jetstream::Context,
+    pool: &'a PgPool,
+    spec: &'a ConsumerSpec,
+    handler: &'a H,
+    outbox: Option<&'a Outbox>,
+}
+
+/// A message, read.
+struct Item {
     msg: jetstream::Message,
-) {
+    span: tracing::Span,
+    started: std::time::Instant,
+    attempt: i64,
+    stream_seq: u64,
+    /// The event and its id, or why it can never be processed.
+    read: Result<(Uuid, Delivery), String>,
+}
+
+fn read(spec: &ConsumerSpec, msg: jetstream::Message) -> Item {
     let (attempt, stream_seq) = msg
         .info()
         .map(|i| (i.delivered, i.stream_sequence))
@@ -199,41 +245,134 @@ async fn process<H: Handler>(
         "messaging.system" = "nats",
     );
     trace::link_span(&span, msg.headers.as_ref());
-    let started = std::time::Instant::now();
+    let read = (|| {
+        let event = decode_event(&msg.payload)?;
+        let complaint_id = Uuid::parse_str(&event.complaint_id)
+            .map_err(|e| format!("complaint_id {:?}: {e}", event.complaint_id))?;
+        let event_id =
+            Uuid::parse_str(&event.id).map_err(|e| format!("event id {:?}: {e}", event.id))?;
+        Ok((
+            event_id,
+            Delivery {
+                subject: msg.subject.to_string(),
+                complaint_id,
+                event,
+                stale: false,
+                attempt,
+            },
+        ))
+    })();
+    Item {
+        msg,
+        span,
+        started: std::time::Instant::now(),
+        attempt,
+        stream_seq,
+        read,
+    }
+}
 
-    let outcome = async {
-        let event = match decode_event(&msg.payload) {
-            Ok(e) => e,
-            Err(e) => return Outcome::Dead(e),
-        };
-        let complaint_id = match Uuid::parse_str(&event.complaint_id) {
-            Ok(id) => id,
-            Err(e) => return Outcome::Dead(format!("complaint_id {:?}: {e}", event.complaint_id)),
-        };
-        let event_id = match Uuid::parse_str(&event.id) {
-            Ok(id) => id,
-            Err(e) => return Outcome::Dead(format!("event id {:?}: {e}", event.id)),
-        };
-        let delivery = Delivery {
-            subject: msg.subject.to_string(),
-            complaint_id,
-            event,
-            stale: false,
-            attempt,
-        };
-        match handle_once(pool, spec, handler, event_id, delivery).await {
-            Ok(true) => Outcome::Done,
-            Ok(false) => Outcome::Duplicate,
-            Err(HandleError::Reject(reason)) => Outcome::Dead(reason),
-            Err(HandleError::Retry(reason)) if attempt >= spec.max_deliver => {
-                Outcome::Dead(format!("failed {attempt} times, last: {reason}"))
+/// Processes messages that arrived together: in one transaction when the
+/// consumer batches and there are several, else each on its own.
+async fn process_batch<H: Handler>(ctx: &Ctx<'_, H>, msgs: Vec<jetstream::Message>) {
+    let mut items: Vec<Item> = msgs.into_iter().map(|m| read(ctx.spec, m)).collect();
+    if ctx.spec.batch > 1 && items.iter().filter(|i| i.read.is_ok()).count() > 1 {
+        // Complaint order: batches lock complaints' rows in one order, so
+        // two batches wait for each other instead of deadlocking.
+        items.sort_by_key(|i| i.read.as_ref().map(|(_, d)| d.complaint_id).ok());
+        match handle_batch(ctx, &mut items).await {
+            Ok(fresh) => {
+                for (item, fresh) in items.into_iter().zip(fresh) {
+                    let outcome = match (&item.read, fresh) {
+                        (Err(reason), _) => Outcome::Dead(reason.clone()),
+                        (Ok(_), true) => Outcome::Done,
+                        (Ok(_), false) => Outcome::Duplicate,
+                    };
+                    settle(ctx, item, outcome).await;
+                }
+                return;
             }
-            Err(HandleError::Retry(reason)) => Outcome::Retry(reason),
+            Err(e) => {
+                tracing::debug!(consumer = %ctx.spec.durable, error = %e, events = items.len(), "batch rolled back; handling its events one by one");
+            }
         }
     }
-    .instrument(span.clone())
-    .await;
+    for mut item in items {
+        let outcome = match &mut item.read {
+            Err(reason) => Outcome::Dead(reason.clone()),
+            Ok((event_id, delivery)) => {
+                let result = handle_once(ctx, *event_id, delivery)
+                    .instrument(item.span.clone())
+                    .await;
+                match result {
+                    Ok(true) => Outcome::Done,
+                    Ok(false) => Outcome::Duplicate,
+                    Err(HandleError::Reject(reason)) => Outcome::Dead(reason),
+                    Err(HandleError::Retry(reason)) if item.attempt >= ctx.spec.max_deliver => {
+                        Outcome::Dead(format!("failed {} times, last: {reason}", item.attempt))
+                    }
+                    Err(HandleError::Retry(reason)) => Outcome::Retry(reason),
+                }
+            }
+        };
+        settle(ctx, item, outcome).await;
+    }
+}
 
+/// Handles a batch's readable events in one transaction; for each item,
+/// whether it was handled now (false: already processed, or unreadable).
+async fn handle_batch<H: Handler>(
+    ctx: &Ctx<'_, H>,
+    items: &mut [Item],
+) -> Result<Vec<bool>, HandleError> {
+    let mut tx = ctx.pool.begin().await?;
+    let ids: Vec<Uuid> = items
+        .iter()
+        .filter_map(|i| i.read.as_ref().ok().map(|(id, _)| *id))
+        .collect();
+    let fresh: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(&ctx.spec.durable)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut fresh: std::collections::HashSet<Uuid> = fresh.into_iter().collect();
+    let mut handled = Vec::with_capacity(items.len());
+    for item in items.iter_mut() {
+        let Ok((event_id, delivery)) = &mut item.read else {
+            handled.push(false);
+            continue;
+        };
+        // The same event twice in one batch: the second is a duplicate.
+        let first = fresh.remove(event_id);
+        if first {
+            if ctx.spec.order {
+                delivery.stale = is_stale(&mut tx, ctx.spec, delivery).await?;
+            }
+            ctx.handler
+                .handle(&mut tx, delivery)
+                .instrument(item.span.clone())
+                .await?;
+        }
+        handled.push(first);
+    }
+    tx.commit().await?;
+    Ok(handled)
+}
+
+/// Acks, naks or dead-letters a processed message, and counts it.
+async fn settle<H: Handler>(ctx: &Ctx<'_, H>, item: Item, outcome: Outcome) {
+    let Item {
+        msg,
+        span,
+        started,
+        attempt,
+        stream_seq,
+        ..
+    } = item;
+    let spec = ctx.spec;
     let _enter = span.enter();
     let label = match &outcome {
         Outcome::Done => "done",
@@ -248,7 +387,8 @@ async fn process<H: Handler>(
 
     let acked = match outcome {
         Outcome::Done => {
-            if let Some(o) = outbox {
+            ctx.handler.committed();
+            if let Some(o) = ctx.outbox {
                 o.wake();
             }
             msg.ack().await
@@ -261,7 +401,7 @@ async fn process<H: Handler>(
         }
         Outcome::Dead(reason) => {
             tracing::error!(%reason, "moving message to the dead-letter stream");
-            match dead_letter(js, spec, &msg, stream_seq, attempt, &reason).await {
+            match dead_letter(ctx.js, spec, &msg, stream_seq, attempt, &reason).await {
                 Ok(()) => msg.ack_with(AckKind::Term).await,
                 // Not acked: the server redelivers it and we try again.
                 Err(e) => Err(e),
@@ -276,13 +416,12 @@ async fn process<H: Handler>(
 /// Runs the handler in one transaction with the inbox insert. Returns
 /// `Ok(false)` when the event was already processed.
 async fn handle_once<H: Handler>(
-    pool: &PgPool,
-    spec: &ConsumerSpec,
-    handler: &H,
+    ctx: &Ctx<'_, H>,
     event_id: Uuid,
-    mut delivery: Delivery,
+    delivery: &mut Delivery,
 ) -> Result<bool, HandleError> {
-    let mut tx = pool.begin().await?;
+    let (spec, handler) = (ctx.spec, ctx.handler);
+    let mut tx = ctx.pool.begin().await?;
     let fresh = sqlx::query(
         "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
@@ -295,6 +434,21 @@ async fn handle_once<H: Handler>(
     if !fresh {
         return Ok(false);
     }
+    if spec.order {
+        delivery.stale = is_stale(&mut tx, spec, delivery).await?;
+    }
+    handler.handle(&mut tx, delivery).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records the delivery's sequence for its complaint and producer; whether
+/// a later one was already seen.
+async fn is_stale(
+    conn: &mut PgConnection,
+    spec: &ConsumerSpec,
+    delivery: &Delivery,
+) -> sqlx::Result<bool> {
     let (previous,): (Option<i64>,) = sqlx::query_as(
         "WITH prev AS (
              SELECT last_seq FROM consumer_position
@@ -310,12 +464,9 @@ async fn handle_once<H: Handler>(
     .bind(delivery.complaint_id)
     .bind(&delivery.event.producer)
     .bind(delivery.event.sequence as i64)
-    .fetch_one(&mut *tx)
+    .fetch_one(conn)
     .await?;
-    delivery.stale = previous.is_some_and(|p| p >= delivery.event.sequence as i64);
-    handler.handle(&mut tx, &delivery).await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(previous.is_some_and(|p| p >= delivery.event.sequence as i64))
 }
 
 fn header_safe(s: &str) -> String {

@@ -107,6 +107,9 @@ pub struct Config {
     pub notify_digest_window_secs: u64,
     /// notify: concurrent sends per replica.
     pub notify_workers: u32,
+    /// notify: events planned side by side per replica, each on a Postgres
+    /// connection of its own (besides `db_max_connections`).
+    pub notify_planners: u32,
     /// notify: base URL of notify's HTTP API as recipients reach it, for
     /// acknowledgement links; empty: `public_url`'s scheme and host with
     /// notify's own port.
@@ -114,7 +117,7 @@ pub struct Config {
 }
 
 /// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
-pub const SETTINGS: [&str; 45] = [
+pub const SETTINGS: [&str; 46] = [
     "nats_url",
     "database_url",
     "http_addr",
@@ -159,6 +162,7 @@ pub const SETTINGS: [&str; 45] = [
     "notify_digest_threshold",
     "notify_digest_window_secs",
     "notify_workers",
+    "notify_planners",
     "notify_public_url",
 ];
 
@@ -223,6 +227,7 @@ impl Config {
             notify_digest_threshold: 10,
             notify_digest_window_secs: 300,
             notify_workers: 16,
+            notify_planners: 8,
             notify_public_url: String::new(),
         }
     }
@@ -314,6 +319,9 @@ impl Config {
         }
         if !(1..=1024).contains(&self.notify_workers) {
             return Err(ConfigError("notify_workers: must be 1 to 1024".into()));
+        }
+        if !(1..=256).contains(&self.notify_planners) {
+            return Err(ConfigError("notify_planners: must be 1 to 256".into()));
         }
         if self.notify_digest_window_secs == 0 {
             return Err(ConfigError(
@@ -415,6 +423,20 @@ mod tests {
                     ..valid()
                 },
                 "db_max_connections",
+            ),
+            (
+                Config {
+                    notify_planners: 0,
+                    ..valid()
+                },
+                "notify_planners",
+            ),
+            (
+                Config {
+                    notify_workers: 1025,
+                    ..valid()
+                },
+                "notify_workers",
             ),
             (
                 Config {

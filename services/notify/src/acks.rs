@@ -10,8 +10,8 @@
 //! - `POST /v1/acks/{token}` (form `actor=…` or JSON `{"actor": "…"}`,
 //!   both optional: the recipient by default) acknowledges: every delivery
 //!   of the same ladder (same cause event and rule) is marked acknowledged,
-//!   the ladder's later steps still pending become `cancelled` (never
-//!   sent), and `notify.acked` is published through the outbox (sla takes
+//!   the ladder's later steps still pending (and pending fallbacks on
+//!   other channels) become `cancelled` (never sent), and `notify.acked` is published through the outbox (sla takes
 //!   it as the acknowledgement of an escalation step). Acknowledging again
 //!   changes nothing and answers the state (`already: true`).
 
@@ -344,7 +344,8 @@ async fn record(acks: &Acks, token: &str, actor: String) -> anyhow::Result<Optio
     .await?;
     let cancelled = sqlx::query(
         "UPDATE deliveries SET status = 'cancelled', detail = $4, updated_at = now()
-         WHERE cause_event_id = $1 AND rule = $2 AND status = 'pending' AND step > $3",
+         WHERE cause_event_id = $1 AND rule = $2 AND status = 'pending'
+           AND (step > $3 OR fallback_of IS NOT NULL)",
     )
     .bind(ack.cause_event_id)
     .bind(&ack.rule)

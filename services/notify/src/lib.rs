@@ -40,10 +40,9 @@ use crate::plan::{Consumer, Loaded, Planner};
 
 pub const NAME: &str = "notify";
 
-/// Consumers per replica sharing the durable consumer, each with a
-/// connection of its own: events of different complaints are planned side
-/// by side (and their commits share the disk's flushes).
-pub const PLANNERS: usize = 16;
+/// Events a planner plans in one transaction when several are waiting
+/// (one inbox insert and one commit for all of them).
+pub const PLAN_BATCH: usize = 32;
 
 /// The durable consumer of the planner.
 pub const DURABLE: &str = "notify";
@@ -117,20 +116,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     let ctx = running.ctx();
     spawn_planners(ctx, planner.clone());
-    send::spawn(ctx, channels);
+    send::spawn(ctx, channels, &planner.announcer);
     spawn_due(ctx, planner);
     Ok(running)
 }
 
-/// The planner's consumers, on a pool of their own (one connection each):
-/// a burst of events must not take the connections the senders need, nor
-/// the other way round.
+/// The planner's consumers (`notify_planners`, sharing the durable
+/// consumer), on a pool of their own with a connection each: events of
+/// different complaints are planned side by side (their commits share the
+/// disk's flushes), and a burst of events does not take the connections the
+/// senders need, nor the other way round.
 fn spawn_planners(ctx: &tousu_kit::Ctx, planner: Arc<Planner>) {
+    let planners = ctx.config.notify_planners.max(1);
     let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(PLANNERS as u32)
+        .max_connections(planners)
         .connect_lazy_with((*ctx.pool.connect_options()).clone());
     let handler = Arc::new(Consumer(planner));
-    for _ in 0..PLANNERS {
+    for _ in 0..planners {
         let (js, pool, outbox, cancel) = (
             ctx.js.clone(),
             pool.clone(),
@@ -139,7 +141,13 @@ fn spawn_planners(ctx: &tousu_kit::Ctx, planner: Arc<Planner>) {
         );
         let handler = handler.clone();
         ctx.tracker.spawn(async move {
-            let spec = ConsumerSpec::new(DURABLE, SUBJECTS);
+            // The planner keeps its own order (each fact carries its
+            // event's time): no per-complaint sequence tracking.
+            let spec = ConsumerSpec {
+                order: false,
+                batch: PLAN_BATCH,
+                ..ConsumerSpec::new(DURABLE, SUBJECTS)
+            };
             if let Err(e) =
                 tousu_bus::consumer::run(js, pool, spec, handler, Some(outbox), cancel).await
             {

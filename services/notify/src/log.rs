@@ -66,6 +66,14 @@ pub struct DeliveryView {
     pub acked_at: Option<OffsetDateTime>,
     pub acked_by: Option<String>,
     pub digest_of: Option<i64>,
+    /// When the rule wants it sent by (`within`), if it says.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub due_by: Option<OffsetDateTime>,
+    /// Delivered after `due_by`.
+    pub late: bool,
+    /// This row sends, on another channel, the delivery with this id that
+    /// failed.
+    pub fallback_of: Option<i64>,
     /// Every attempt, first first.
     #[sqlx(skip)]
     pub attempt_log: Vec<AttemptView>,
@@ -89,7 +97,8 @@ pub struct AttemptView {
 const COLUMNS: &str = "id, complaint_id, cause_event_id, event_type, rule, recipient, channel,
     address, endpoint, status, detail, message->>'subject' AS subject, attempts, step,
     last_status, last_error, event_at, created_at, next_attempt_at, delivered_at, acked_at,
-    acked_by, digest_of";
+    acked_by, digest_of, due_by,
+    COALESCE(delivered_at > due_by, false) AS late, fallback_of";
 
 #[derive(Debug, Default, Deserialize)]
 struct Filter {

@@ -113,6 +113,8 @@ pub struct Planner {
     pub templates: Templates,
     pub channels: Arc<Channels>,
     pub outbox: Outbox,
+    /// Wakes the senders after a planning transaction committed.
+    pub announcer: send::Announcer,
     /// Console base URL (`public_url`).
     public_url: String,
     /// Base URL of notify's own HTTP API (ack links).
@@ -225,6 +227,19 @@ pub struct Planned {
     pub detail: String,
     /// Throttled into digests beyond the threshold.
     pub digestible: bool,
+    /// The rule's `within`: when the notice must have gone out (the event
+    /// time, or a later ladder step's own time, + `within`).
+    pub due_by: Option<OffsetDateTime>,
+    /// The recipient's other channels among the rule's, in its order:
+    /// used when this one fails (see [`crate::send`]).
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// A channel to fall back on, and the recipient's address there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fallback {
+    pub channel: String,
+    pub address: String,
 }
 
 /// What a notice is planned against.
@@ -247,6 +262,7 @@ struct RulePlan {
     /// `ack_within`: the roles are a ladder.
     ladder: Option<schema::Duration>,
     needs_ack: bool,
+    within: Option<schema::Duration>,
 }
 
 /// Who is told of `notice`, on which channel and when (pure: no I/O).
@@ -283,6 +299,7 @@ pub fn targets(
                 channels: rule.channels.clone(),
                 ladder: rule.ack_within,
                 needs_ack: rule.ack_within.is_some(),
+                within: rule.within,
             });
         }
     }
@@ -308,6 +325,7 @@ pub fn targets(
                     channels,
                     ladder: None,
                     needs_ack: e.needs_ack,
+                    within: None,
                 },
             );
         }
@@ -320,6 +338,7 @@ pub fn targets(
         channels,
         ladder,
         needs_ack,
+        within,
     } in plans
     {
         for (i, role) in roles.iter().enumerate() {
@@ -334,6 +353,9 @@ pub fn targets(
                 }
                 None => (0, now, None),
             };
+            // Step 0 answers for the event's time; a later step for its own.
+            let due_by =
+                within.map(|w| loaded.after(if step == 0 { notice.occurred_at } else { due }, w));
             let base = Planned {
                 recipient: String::new(),
                 name: String::new(),
@@ -352,6 +374,8 @@ pub fn targets(
                 status: "pending",
                 detail: String::new(),
                 digestible: false,
+                due_by,
+                fallbacks: Vec::new(),
             };
             if role == COMPLAINANT {
                 out.push(complainant_target(notice, facts, &channels, base));
@@ -371,20 +395,39 @@ pub fn targets(
                     insider: recipients::is_insider(policy, m, subject.department, scope.handler),
                     ..base.clone()
                 };
-                match recipients::pick_channel(&channels, &m.contacts) {
-                    None => {
-                        p.status = "suppressed";
-                        p.detail = format!("no contact on {}", channels.join(", "));
-                    }
-                    Some((channel, address)) => {
-                        p.channel = channel.to_owned();
-                        p.address = address.to_owned();
-                        if let Some(until) = recipients::deferred(m, subject.grade, due, offset) {
-                            p.due = until;
-                            p.detail = format!(
-                                "deferred to the end of quiet hours ({})",
-                                local_time(until, loaded.offset(until))
-                            );
+                let mut reachable = recipients::reachable(&channels, &m.contacts);
+                if reachable.is_empty() {
+                    p.status = "suppressed";
+                    p.detail = format!("no contact on {}", channels.join(", "));
+                } else {
+                    let (channel, address) = reachable.remove(0);
+                    p.channel = channel.to_owned();
+                    p.address = address.to_owned();
+                    p.fallbacks = reachable
+                        .into_iter()
+                        .map(|(channel, address)| Fallback {
+                            channel: channel.to_owned(),
+                            address: address.to_owned(),
+                        })
+                        .collect();
+                    if let Some(until) = recipients::deferred(m, subject.grade, due, offset) {
+                        // Quiet hours never hold a notice past its `within`.
+                        match p.due_by.filter(|by| *by < until) {
+                            Some(by) => {
+                                p.due = by.max(due);
+                                p.detail = format!(
+                                    "in quiet hours until {}; sent at {} to be within the rule's time",
+                                    local_time(until, loaded.offset(until)),
+                                    local_time(p.due, loaded.offset(p.due))
+                                );
+                            }
+                            None => {
+                                p.due = until;
+                                p.detail = format!(
+                                    "deferred to the end of quiet hours ({})",
+                                    local_time(until, loaded.offset(until))
+                                );
+                            }
                         }
                     }
                 }
@@ -428,6 +471,10 @@ fn complainant_target(
     }
     match recipients::complainant_channel(channels, &who, ack) {
         Some(a) => {
+            p.fallbacks = recipients::complainant_fallbacks(channels, &who, &a.channel)
+                .into_iter()
+                .map(|(channel, address)| Fallback { channel, address })
+                .collect();
             p.channel = a.channel;
             p.address = a.address;
             p.in_reply_to = a.in_reply_to;
@@ -547,6 +594,8 @@ pub struct Row {
     pub step: i32,
     pub ack_token: Option<String>,
     pub digest_of: Option<i64>,
+    pub due_by: Option<OffsetDateTime>,
+    pub fallbacks: Vec<Fallback>,
 }
 
 /// Inserts rows (a row already there for its event, recipient and channel
@@ -558,7 +607,7 @@ pub async fn insert(conn: &mut PgConnection, rows: &[Row]) -> sqlx::Result<u64> 
     let mut q = sqlx::QueryBuilder::new(
         "INSERT INTO deliveries (cause_event_id, complaint_id, event_type, recipient, channel,
              status, attempts, detail, address, endpoint, message, rule, event_at,
-             next_attempt_at, step, ack_token, digest_of) ",
+             next_attempt_at, step, ack_token, digest_of, due_by, fallbacks) ",
     );
     q.push_values(rows, |mut b, r| {
         b.push_bind(r.cause_event_id)
@@ -577,7 +626,9 @@ pub async fn insert(conn: &mut PgConnection, rows: &[Row]) -> sqlx::Result<u64> 
             .push_bind(r.next_attempt_at)
             .push_bind(r.step)
             .push_bind(&r.ack_token)
-            .push_bind(r.digest_of);
+            .push_bind(r.digest_of)
+            .push_bind(r.due_by)
+            .push_bind(Json(&r.fallbacks));
     });
     q.push(" ON CONFLICT (cause_event_id, recipient, channel) DO NOTHING");
     Ok(q.build().execute(conn).await?.rows_affected())
@@ -604,6 +655,7 @@ impl Planner {
             templates: Templates::new()?,
             channels,
             outbox,
+            announcer: send::Announcer::new(),
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             ack_base: RwLock::new(ack_base(&config.public_url, config.http_addr.port())),
             digest_threshold: config.notify_digest_threshold,
@@ -848,7 +900,8 @@ impl Planner {
     }
 
     /// Plans `notice` inside the caller's transaction: rows inserted (or
-    /// already there), the senders woken. `only_rule`: a repeat of that rule.
+    /// already there). The caller pokes [`Planner::announcer`] once it has
+    /// committed. `only_rule`: a repeat of that rule.
     pub async fn plan(
         &self,
         conn: &mut PgConnection,
@@ -902,11 +955,19 @@ impl Planner {
                 step: p.step,
                 ack_token: token,
                 digest_of: None,
+                due_by: p.due_by,
+                fallbacks: p.fallbacks.clone(),
             });
         }
         // Throttling: in a stable order (recipient) so concurrent planners
         // lock digest windows in the same order.
-        let mut order: Vec<usize> = (0..rows.len()).filter(|&i| planned[i].digestible).collect();
+        // A notice due sooner than a digest window would hold it is not folded.
+        let hold_until = now + self.digest_window;
+        let mut order: Vec<usize> = (0..rows.len())
+            .filter(|&i| {
+                planned[i].digestible && planned[i].due_by.is_none_or(|by| by >= hold_until)
+            })
+            .collect();
         order.sort_by(|&a, &b| rows[a].recipient.cmp(&rows[b].recipient));
         for i in order {
             if let Some(digest_id) =
@@ -918,9 +979,6 @@ impl Planner {
             }
         }
         let inserted = insert(conn, &rows).await?;
-        if rows.iter().any(|r| r.status == "pending") {
-            send::announce(conn).await?;
-        }
         for (status, p) in rows.iter().map(|r| r.status.as_str()).zip(&planned) {
             metrics::counter!("tousu_notify_planned_total", "status" => status.to_owned(), "channel" => p.channel.clone())
                 .increment(1);
@@ -1007,6 +1065,10 @@ fn wants_receipt(payload: &Payload) -> bool {
 }
 
 impl Handler for Consumer {
+    fn committed(&self) {
+        self.0.announcer.poke();
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
@@ -1169,6 +1231,83 @@ mod tests {
                 (s("wang"), s("sms"), 1, "pending")
             ]
         );
+    }
+
+    #[test]
+    fn within_caps_quiet_hours_and_the_other_channels_are_fallbacks() {
+        let mut l = loaded();
+        let rule = l
+            .policy
+            .notify
+            .iter_mut()
+            .find(|r| r.event == "sla.*")
+            .expect("sla rule");
+        rule.within = Some(schema::Duration {
+            amount: 2,
+            unit: schema::Unit::Hours,
+        });
+        let warning = pb::SlaWarning {
+            target: pb::SlaTarget::Resolution as i32,
+            department: "quality".into(),
+            percent: 80,
+            ..Default::default()
+        };
+        // The event at 23:00 CST, planned at 23:30: sun's quiet hours run
+        // to 07:00, the rule's 2 h to 01:00: he is told at 01:00.
+        let mut e = event(Payload::SlaWarning(warning));
+        e.occurred_at = Some(tousu_bus::to_timestamp(datetime!(2026-01-07 15:00 UTC)));
+        let id = Uuid::parse_str(&e.id).unwrap_or_default();
+        let n = Notice::of(&e, id, id).expect("payload");
+        let f = facts(None, None);
+        let subject = Subject {
+            facts: &f,
+            grade: Grade::GENERAL,
+            department: n.department(),
+        };
+        let p = targets(&l, &n, &subject, datetime!(2026-01-07 15:30 UTC), None);
+        let sun = p.iter().find(|p| p.recipient == "sun").expect("sun");
+        assert_eq!(sun.due_by, Some(datetime!(2026-01-07 17:00 UTC)));
+        assert_eq!(sun.due, datetime!(2026-01-07 17:00 UTC));
+        assert!(
+            sun.detail.contains("within the rule's time"),
+            "{}",
+            sun.detail
+        );
+        // Email is his channel (he has no WeCom); no other channel of the
+        // rule's to fall back on.
+        assert_eq!(sun.channel, "email");
+        assert!(sun.fallbacks.is_empty());
+        // Without `within`: deferred to 07:00 as before.
+        let p = targets(
+            &loaded(),
+            &n,
+            &subject,
+            datetime!(2026-01-07 15:30 UTC),
+            None,
+        );
+        let sun = p.iter().find(|p| p.recipient == "sun").expect("sun");
+        assert_eq!(
+            (sun.due, sun.due_by),
+            (datetime!(2026-01-07 23:00 UTC), None)
+        );
+        // A rule listing sms after wecom: ma has WeCom only, sun email and
+        // SMS in the rule's order.
+        let mut l = loaded();
+        for r in l.policy.notify.iter_mut().filter(|r| r.event == "sla.*") {
+            r.channels = vec![s("wecom"), s("email"), s("sms")];
+        }
+        let p = targets(&l, &n, &subject, datetime!(2026-01-07 02:00 UTC), None);
+        let sun = p.iter().find(|p| p.recipient == "sun").expect("sun");
+        assert_eq!(sun.channel, "email");
+        assert_eq!(
+            sun.fallbacks,
+            [Fallback {
+                channel: s("sms"),
+                address: s("+8613800000001")
+            }]
+        );
+        let ma = p.iter().find(|p| p.recipient == "ma").expect("ma");
+        assert!(ma.fallbacks.is_empty());
     }
 
     #[test]

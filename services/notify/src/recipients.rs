@@ -15,7 +15,9 @@
 //! - `complainant`: their own channel (see [`complainant_channel`]).
 //!
 //! Channel: the rule's `channels` in order, the first the member has a
-//! contact for (one channel per member, not all of them).
+//! contact for (one channel per member, not all of them); the member's
+//! other channels among the rule's are its fallbacks, tried only when that
+//! one fails (dead, or retrying past the rule's `within`).
 
 use std::collections::BTreeMap;
 
@@ -180,16 +182,26 @@ pub fn is_insider(
             .is_some_and(|d| d.head.as_deref() == Some(m.id.as_str()) || d.handlers.contains(&m.id))
 }
 
-/// The first of `channels` (in order) this member has a contact for, with
-/// the address; only channels notify speaks ([`CHANNELS`]).
-pub fn pick_channel<'a>(
+/// Every one of `channels` (in order) this member has a contact for, with
+/// the address; only channels notify speaks ([`CHANNELS`]). The first is
+/// the member's channel, the others its fallbacks.
+pub fn reachable<'a>(
     channels: &'a [String],
     contacts: &'a BTreeMap<String, String>,
-) -> Option<(&'a str, &'a str)> {
-    channels.iter().find_map(|c| {
-        let address = contacts.get(c)?.trim();
-        (CHANNELS.contains(&c.as_str()) && !address.is_empty()).then_some((c.as_str(), address))
-    })
+) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for c in channels {
+        let Some(address) = contacts.get(c).map(|a| a.trim()) else {
+            continue;
+        };
+        if CHANNELS.contains(&c.as_str())
+            && !address.is_empty()
+            && !out.iter().any(|(seen, _)| *seen == c.as_str())
+        {
+            out.push((c.as_str(), address));
+        }
+    }
+    out
 }
 
 /// Whether `at` falls in the quiet hours `(from, to)` (minutes of the day
@@ -323,6 +335,31 @@ pub fn complainant_channel(
             in_reply_to: String::new(),
         })
     })
+}
+
+/// The complainant's contacts on the rule's other channels (not `chosen`),
+/// in the rule's order: where to try when `chosen` fails.
+pub fn complainant_fallbacks(
+    channels: &[String],
+    who: &Complainant,
+    chosen: &str,
+) -> Vec<(String, String)> {
+    if who.anonymous {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in channels.iter().filter(|c| c.as_str() != chosen) {
+        let address = match c.as_str() {
+            "sms" => who.phone.trim(),
+            "email" => who.email.trim(),
+            "wechat" => who.wechat_openid.trim(),
+            _ => continue,
+        };
+        if !address.is_empty() && !out.iter().any(|(seen, _)| seen == c) {
+            out.push((c.clone(), address.to_owned()));
+        }
+    }
+    out
 }
 
 /// `zh-CN` or `en` from an Acknowledgement's `zh` / `en` (and the like).
@@ -564,24 +601,50 @@ mod tests {
     }
 
     #[test]
-    fn the_first_listed_channel_with_a_contact() {
+    fn the_listed_channels_with_a_contact_in_the_rules_order() {
         let p = policy();
         let sun = &p.rosters.members[2];
         let chans = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let wecom_sms = chans(&["wecom", "sms"]);
         assert_eq!(
-            pick_channel(&wecom_sms, &sun.contacts),
-            Some(("sms", "+8613800000001"))
+            reachable(&wecom_sms, &sun.contacts),
+            [("sms", "+8613800000001")]
         );
-        let email_sms = chans(&["email", "sms"]);
+        // The first is the member's channel, the rest its fallbacks; a
+        // channel listed twice counts once.
+        let email_sms = chans(&["email", "sms", "email"]);
         assert_eq!(
-            pick_channel(&email_sms, &sun.contacts),
-            Some(("email", "sun@example.com"))
+            reachable(&email_sms, &sun.contacts),
+            [("email", "sun@example.com"), ("sms", "+8613800000001")]
         );
         // `phone` is a contact kind notify cannot send on.
         let he = &p.rosters.members[4];
         let phone = chans(&["phone", "wecom"]);
-        assert_eq!(pick_channel(&phone, &he.contacts), None);
+        assert!(reachable(&phone, &he.contacts).is_empty());
+    }
+
+    #[test]
+    fn the_complainants_fallbacks_are_the_rules_other_channels() {
+        let chans = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let who = Complainant {
+            phone: "13812345678".into(),
+            email: " zhang@example.com ".into(),
+            ..Complainant::default()
+        };
+        let rule = chans(&["sms", "email", "wechat"]);
+        assert_eq!(
+            complainant_fallbacks(&rule, &who, "sms"),
+            [("email".to_owned(), "zhang@example.com".to_owned())]
+        );
+        assert_eq!(
+            complainant_fallbacks(&rule, &who, "email"),
+            [("sms".to_owned(), "13812345678".to_owned())]
+        );
+        let anonymous = Complainant {
+            anonymous: true,
+            ..who
+        };
+        assert!(complainant_fallbacks(&rule, &anonymous, "sms").is_empty());
     }
 
     #[test]

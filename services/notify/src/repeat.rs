@@ -81,5 +81,6 @@ pub async fn fire_due(pool: &PgPool, planner: &Planner) -> anyhow::Result<usize>
     }
     tx.commit().await?;
     planner.outbox.wake();
+    planner.announcer.poke();
     Ok(fired)
 }

@@ -21,11 +21,23 @@
 //!
 //! # Wake-up
 //!
-//! The planner calls [`announce`] in the transaction that inserts
-//! deliveries; every replica `LISTEN`s on [`CHANNEL`] and claims at once,
+//! The planner pokes an [`Announcer`] once its transaction has committed
+//! (other writers call [`announce`] in the transaction that inserts
+//! deliveries); every replica `LISTEN`s on [`CHANNEL`] and claims at once,
 //! and polls every 250 ms for retries and ladder steps coming due (and
 //! for announcements lost while its listener reconnected). A finished send
 //! wakes the dispatcher too, so a backlog drains without waiting.
+//!
+//! # Claiming ahead
+//!
+//! A claim takes more rows than there are free workers: up to [`AHEAD`] ×
+//! `notify_workers` rows held per replica (queued or being sent), and per
+//! endpoint [`AHEAD`] × its share of the workers, so one round trip to
+//! Postgres feeds many sends. A worker that finishes a send takes the next
+//! queued row itself. A queued row is sent only while its lease has the
+//! send timeout plus 5 s left; otherwise, and when its endpoint's circuit
+//! opens, it is given back (due again) instead of waiting in memory. A
+//! stopping replica gives back everything it has queued.
 //!
 //! # Concurrency and endpoints
 //!
@@ -48,7 +60,7 @@
 //! back with `POST /v1/deliveries/{id}/retry` keeps its attempts and gets
 //! the rest of its round (a full round after running out of attempts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -66,6 +78,7 @@ use uuid::Uuid;
 use crate::breaker::{Breakers, State, Verdict};
 use crate::channels::{Channels, SendError, Sent};
 use crate::model::Message;
+use crate::plan::Fallback;
 
 /// The channel a transaction that adds deliveries notifies (at commit), so
 /// every replica's sender looks at once instead of at its next poll.
@@ -81,8 +94,60 @@ pub async fn announce(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Wakes the senders after a commit that added deliveries, instead of a
+/// `pg_notify` inside that transaction. The planner's consumers commit
+/// hundreds of times a second, and in Postgres every transaction that
+/// notifies holds the notification queue's lock until its commit is
+/// flushed, which lines those commits up one behind the other. So: this
+/// replica's dispatcher is woken at once, and the other replicas by one
+/// `pg_notify` (its own statement) for whatever was poked while the
+/// previous one was under way. Call [`Announcer::poke`] after the commit.
+#[derive(Clone, Default)]
+pub struct Announcer {
+    local: Arc<Notify>,
+    remote: Arc<Notify>,
+}
+
+impl Announcer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Deliveries were committed: senders, look.
+    pub fn poke(&self) {
+        self.local.notify_one();
+        self.remote.notify_one();
+    }
+}
+
+/// Sends the [`Announcer`]'s `pg_notify`s.
+async fn announce_remote(pool: PgPool, remote: Arc<Notify>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = remote.notified() => {}
+            _ = cancel.cancelled() => return,
+        }
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            // The other replicas find the rows at their next poll.
+            tracing::warn!(error = %e, "announcing deliveries failed");
+        }
+    }
+}
+
 /// How long the dispatcher lets wake-ups gather before it claims.
 const GATHER: Duration = Duration::from_millis(2);
+
+/// Rows claimed ahead, as a multiple of the workers (and of an endpoint's
+/// share of them): one claim's round trip feeds many sends.
+pub const AHEAD: usize = 8;
+
+/// A queued row is sent only with this much of its lease left beyond the
+/// send timeout; otherwise it is given back (due again at once).
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// How long the finisher lets outcomes gather into one transaction.
 const FINISH_GATHER: Duration = Duration::from_millis(10);
@@ -97,6 +162,10 @@ pub struct Tuning {
     pub workers: usize,
     /// Concurrent sends to one endpoint: half the workers, rounded up.
     pub endpoint_cap: usize,
+    /// Rows claimed ahead and held by this replica (queued or being sent):
+    /// [`AHEAD`] × the workers, and per endpoint [`AHEAD`] × its cap.
+    pub hold: usize,
+    pub endpoint_hold: usize,
     /// One send's timeout (`notify_timeout_secs`).
     pub timeout: Duration,
     /// How long a claim holds a row: the timeout plus 30 s.
@@ -120,6 +189,8 @@ impl Tuning {
         Tuning {
             workers,
             endpoint_cap: workers.div_ceil(2),
+            hold: workers * AHEAD,
+            endpoint_hold: workers.div_ceil(2) * AHEAD,
             timeout,
             lease: timeout + Duration::from_secs(30),
             max_attempts: config.notify_max_attempts.max(1),
@@ -194,10 +265,18 @@ fn wall(at: Instant) -> OffsetDateTime {
     }
 }
 
-/// Sends in flight and breakers per endpoint, for this replica.
+/// Sends in flight, rows claimed ahead and breakers per endpoint, for this
+/// replica.
 struct Gate {
     breakers: Breakers,
     inflight: HashMap<String, usize>,
+    /// Claimed rows waiting for a send slot, per endpoint, oldest first.
+    queued: HashMap<String, VecDeque<Claimed>>,
+    /// Rows held here: queued or being sent.
+    held: usize,
+    /// Claimed rows to give back (`id`, claim token, new `next_attempt_at`):
+    /// an endpoint's circuit opened, or a row's lease ran too short to send.
+    returning: Vec<(i64, OffsetDateTime, OffsetDateTime)>,
     /// When the due rows of an open endpoint were last deferred.
     deferred: HashMap<String, Instant>,
 }
@@ -212,13 +291,31 @@ struct Plan {
 }
 
 impl Gate {
-    fn plan(&self, now: Instant, cap: usize) -> Plan {
+    fn new(tuning: &Tuning) -> Self {
+        Gate {
+            breakers: Breakers::new(tuning.breaker_threshold, tuning.breaker_cool_down),
+            inflight: HashMap::new(),
+            queued: HashMap::new(),
+            held: 0,
+            returning: Vec::new(),
+            deferred: HashMap::new(),
+        }
+    }
+
+    /// Rows of `endpoint` held here (queued or being sent).
+    fn held_by(&self, endpoint: &str) -> usize {
+        self.inflight.get(endpoint).copied().unwrap_or(0)
+            + self.queued.get(endpoint).map_or(0, VecDeque::len)
+    }
+
+    /// What a claim may take: open circuits are left out, a half-open one
+    /// gets its one trial (when nothing of it is held), every other endpoint
+    /// up to `hold` rows held.
+    fn plan(&self, now: Instant, hold: usize) -> Plan {
         let mut plan = Plan::default();
-        let mut limited: HashMap<&str, usize> = HashMap::new();
         for (e, open) in self.breakers.not_closed(now) {
-            let busy = self.inflight.get(&e).copied().unwrap_or(0);
+            let busy = self.held_by(&e);
             match open {
-                // Half-open with no trial running: one.
                 None if busy == 0 && self.breakers.state(&e, now) == State::HalfOpen(false) => {
                     plan.endpoints.push(e);
                     plan.slots.push(1);
@@ -226,37 +323,95 @@ impl Gate {
                 _ => plan.excluded.push(e),
             }
         }
-        for (e, n) in &self.inflight {
+        let busy = self.inflight.keys().chain(self.queued.keys());
+        for e in busy {
             if plan.excluded.contains(e) || plan.endpoints.contains(e) {
                 continue;
             }
-            limited.insert(e, cap.saturating_sub(*n));
-        }
-        for (e, free) in limited {
-            if free == 0 {
-                plan.excluded.push(e.to_owned());
-            } else {
-                plan.endpoints.push(e.to_owned());
-                plan.slots.push(i32::try_from(free).unwrap_or(i32::MAX));
+            match hold.saturating_sub(self.held_by(e)) {
+                0 => plan.excluded.push(e.clone()),
+                free => {
+                    plan.endpoints.push(e.clone());
+                    plan.slots.push(i32::try_from(free).unwrap_or(i32::MAX));
+                }
             }
         }
         plan
     }
 
-    /// Takes a place for a send to `endpoint`, when its circuit and its
-    /// share of the workers allow.
-    fn begin(&mut self, endpoint: &str, now: Instant, cap: usize) -> bool {
-        let busy = self.inflight.get(endpoint).copied().unwrap_or(0);
-        if busy >= cap || !self.breakers.admit(endpoint, now) {
-            return false;
+    /// Queues claimed rows for their sends.
+    fn queue(&mut self, rows: Vec<Claimed>) {
+        self.held += rows.len();
+        for row in rows {
+            self.queued
+                .entry(row.endpoint.clone())
+                .or_default()
+                .push_back(row);
         }
-        *self.inflight.entry(endpoint.to_owned()).or_insert(0) += 1;
-        true
+    }
+
+    /// The next queued row to send, its endpoint's place taken: from an
+    /// endpoint whose circuit and share of the workers allow, with enough
+    /// of its lease left for a whole send (`min_lease`). Rows of an open
+    /// circuit, and rows whose lease ran short, are set aside to be given
+    /// back (`returning`).
+    fn next(
+        &mut self,
+        now: Instant,
+        wall_now: OffsetDateTime,
+        cap: usize,
+        min_lease: Duration,
+    ) -> Option<Claimed> {
+        let endpoints: Vec<String> = self.queued.keys().cloned().collect();
+        for e in endpoints {
+            if let Some(until) = self.breakers.open_until(&e, now) {
+                let rows = self.queued.remove(&e).unwrap_or_default();
+                self.held -= rows.len();
+                self.returning
+                    .extend(rows.into_iter().map(|r| (r.id, r.token, wall(until))));
+                continue;
+            }
+            if self.inflight.get(&e).copied().unwrap_or(0) >= cap || !self.breakers.admit(&e, now) {
+                continue;
+            }
+            let Some(queue) = self.queued.get_mut(&e) else {
+                continue;
+            };
+            let mut found = None;
+            while let Some(row) = queue.pop_front() {
+                if row.token - wall_now >= min_lease {
+                    found = Some(row);
+                    break;
+                }
+                self.held -= 1;
+                self.returning.push((row.id, row.token, row.was));
+            }
+            if queue.is_empty() {
+                self.queued.remove(&e);
+            }
+            if let Some(row) = found {
+                *self.inflight.entry(e).or_insert(0) += 1;
+                return Some(row);
+            }
+            // Nothing sendable left: the half-open trial was not used.
+            self.breakers.record(&e, Verdict::Neutral, now);
+        }
+        None
+    }
+
+    /// Every queued row, set aside to be given back as it was (stopping).
+    fn release_all(&mut self) {
+        for (_, rows) in self.queued.drain() {
+            self.held -= rows.len();
+            self.returning
+                .extend(rows.into_iter().map(|r| (r.id, r.token, r.was)));
+        }
     }
 
     fn end(&mut self, endpoint: &str, verdict: Verdict, now: Instant) -> Option<State> {
         if let Some(n) = self.inflight.get_mut(endpoint) {
             *n = n.saturating_sub(1);
+            self.held = self.held.saturating_sub(1);
             if *n == 0 {
                 self.inflight.remove(endpoint);
             }
@@ -309,6 +464,10 @@ struct Claimed {
     token: OffsetDateTime,
     /// `next_attempt_at` before the claim, to give the row back.
     was: OffsetDateTime,
+    /// The rule's `within` (see [`crate::plan::Planned::due_by`]).
+    due_by: Option<OffsetDateTime>,
+    /// The recipient's other channels, for when this one fails.
+    fallbacks: sqlx::types::Json<Vec<Fallback>>,
 }
 
 /// The outcome of one attempt, for the finisher.
@@ -329,6 +488,9 @@ struct Done {
     next: Next,
     /// Event time → this send's end, for a delivered one.
     event_latency: Option<Duration>,
+    /// Send it on the recipient's next channel too: that channel's
+    /// endpoint and why.
+    fallback: Option<(String, String)>,
 }
 
 struct Shared {
@@ -339,6 +501,7 @@ struct Shared {
     wake: Arc<Notify>,
     done: mpsc::Sender<Done>,
     tracker: TaskTracker,
+    cancel: CancellationToken,
 }
 
 impl Shared {
@@ -346,29 +509,47 @@ impl Shared {
         // A panic while holding the lock leaves counters, not broken invariants.
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The next queued row to send now, if any.
+    fn next(&self) -> Option<Claimed> {
+        let t = &self.tuning;
+        self.gate().next(
+            Instant::now(),
+            OffsetDateTime::now_utc(),
+            t.endpoint_cap,
+            t.timeout + LEASE_MARGIN,
+        )
+    }
 }
 
-/// Starts the sender tasks of this replica.
-pub fn spawn(ctx: &tousu_kit::Ctx, channels: Arc<Channels>) {
-    spawn_with(ctx, channels, Tuning::from_config(&ctx.config));
+/// Starts the sender tasks of this replica, woken by `announcer` too.
+pub fn spawn(ctx: &tousu_kit::Ctx, channels: Arc<Channels>, announcer: &Announcer) {
+    spawn_with(ctx, channels, announcer, Tuning::from_config(&ctx.config));
 }
 
 /// [`spawn`] with explicit tuning.
-pub fn spawn_with(ctx: &tousu_kit::Ctx, channels: Arc<Channels>, tuning: Tuning) {
+pub fn spawn_with(
+    ctx: &tousu_kit::Ctx,
+    channels: Arc<Channels>,
+    announcer: &Announcer,
+    tuning: Tuning,
+) {
     let (done_tx, done_rx) = mpsc::channel(4096);
-    let wake = Arc::new(Notify::new());
+    let wake = announcer.local.clone();
+    ctx.tracker.spawn(announce_remote(
+        ctx.pool.clone(),
+        announcer.remote.clone(),
+        ctx.cancel.clone(),
+    ));
     let shared = Arc::new(Shared {
         pool: ctx.pool.clone(),
         channels,
-        gate: Mutex::new(Gate {
-            breakers: Breakers::new(tuning.breaker_threshold, tuning.breaker_cool_down),
-            inflight: HashMap::new(),
-            deferred: HashMap::new(),
-        }),
+        gate: Mutex::new(Gate::new(&tuning)),
         tuning,
         wake: wake.clone(),
         done: done_tx,
         tracker: ctx.tracker.clone(),
+        cancel: ctx.cancel.clone(),
     });
     ctx.tracker
         .spawn(listen(ctx.pool.clone(), wake, ctx.cancel.clone()));
@@ -414,30 +595,26 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
     }
 }
 
-/// Claims due rows whenever there is room and something may be due.
+/// Claims due rows whenever there is room and something may be due, and
+/// starts sends.
 async fn dispatch(shared: Arc<Shared>, cancel: CancellationToken) {
     let permits = Arc::new(Semaphore::new(shared.tuning.workers));
     loop {
         if cancel.is_cancelled() {
+            // Rows claimed ahead go back as they were: another replica
+            // takes them now instead of after their lease.
+            shared.gate().release_all();
+            if let Err(e) = give_back(&shared).await {
+                tracing::warn!(error = %e, "giving back claimed deliveries failed; they are due again after their lease");
+            }
             return;
         }
-        let free = permits.available_permits();
-        let mut full = false;
-        if free > 0 {
-            match round(&shared, &permits, free).await {
-                Ok(claimed) => full = claimed >= free,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        _ = cancel.cancelled() => return,
-                    }
-                }
+        if let Err(e) = round(&shared, &permits).await {
+            tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                _ = cancel.cancelled() => continue,
             }
-        }
-        // A full claim may have left more due rows: go again while there is room.
-        if full && permits.available_permits() > 0 {
-            continue;
         }
         tokio::select! {
             _ = shared.wake.notified() => {
@@ -446,14 +623,15 @@ async fn dispatch(shared: Arc<Shared>, cancel: CancellationToken) {
                 tokio::time::sleep(GATHER).await;
             }
             _ = tokio::time::sleep(shared.tuning.poll) => {}
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {}
         }
     }
 }
 
-/// One claim: defers open endpoints' due rows, claims up to `free` rows
-/// within each endpoint's share, starts their sends. Returns the rows claimed.
-async fn round(shared: &Arc<Shared>, permits: &Arc<Semaphore>, free: usize) -> sqlx::Result<usize> {
+/// One round: defers open endpoints' due rows, claims when a quarter of
+/// the room for rows held ahead is free (or nothing is held), starts sends
+/// while workers are free, gives back what was set aside.
+async fn round(shared: &Arc<Shared>, permits: &Arc<Semaphore>) -> sqlx::Result<()> {
     let now = Instant::now();
     let deferrals = shared.gate().deferrals(now);
     for (endpoint, until) in deferrals {
@@ -462,44 +640,45 @@ async fn round(shared: &Arc<Shared>, permits: &Arc<Semaphore>, free: usize) -> s
             tracing::info!(%endpoint, moved, "circuit open: deliveries deferred");
         }
     }
-    let cap = shared.tuning.endpoint_cap;
-    let plan = shared.gate().plan(now, cap);
-    let rows = claim(&shared.pool, free, cap, &plan, shared.tuning.lease).await?;
-    let claimed = rows.len();
-    let mut back: Vec<(i64, OffsetDateTime, OffsetDateTime)> = Vec::new();
-    for row in rows {
-        let now = Instant::now();
-        let admitted = shared.gate().begin(&row.endpoint, now, cap);
-        let permit = if admitted {
-            match permits.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    shared.gate().end(&row.endpoint, Verdict::Neutral, now);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        match permit {
-            Some(permit) => {
-                let shared2 = shared.clone();
-                shared
-                    .tracker
-                    .spawn(async move { send_one(shared2, row, permit).await });
-            }
-            None => {
-                // Not now: an open circuit keeps it until the cool-down
-                // ends; a full share gives it back as it was.
-                let until = shared.gate().breakers.open_until(&row.endpoint, now);
-                back.push((row.id, row.token, until.map_or(row.was, wall)));
-            }
-        }
+    let tuning = &shared.tuning;
+    let (held, plan) = {
+        let gate = shared.gate();
+        (gate.held, gate.plan(now, tuning.endpoint_hold))
+    };
+    let room = tuning.hold.saturating_sub(held);
+    if room > 0 && (room >= tuning.hold / 4 || held == 0) {
+        let rows = claim(
+            &shared.pool,
+            room,
+            tuning.endpoint_hold,
+            &plan,
+            tuning.lease,
+        )
+        .await?;
+        shared.gate().queue(rows);
     }
-    if !back.is_empty() {
-        reschedule(&shared.pool, &back).await?;
+    while let Ok(permit) = permits.clone().try_acquire_owned() {
+        let Some(row) = shared.next() else { break };
+        let worker = shared.clone();
+        shared
+            .tracker
+            .spawn(async move { work(worker, row, permit).await });
     }
-    Ok(claimed)
+    give_back(shared).await
+}
+
+/// Gives back the rows the gate set aside.
+async fn give_back(shared: &Shared) -> sqlx::Result<()> {
+    let rows = std::mem::take(&mut shared.gate().returning);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = reschedule(&shared.pool, &rows).await {
+        // Not lost: they are due again when their lease ends.
+        shared.gate().returning.extend(rows);
+        return Err(e);
+    }
+    Ok(())
 }
 
 async fn claim(
@@ -543,7 +722,7 @@ async fn claim(
          FROM pick WHERE d.id = pick.id
          RETURNING d.id, d.channel, d.address, d.endpoint, d.message, d.attempts, d.event_at,
                    d.created_at, d.cause_event_id, d.complaint_id, d.recipient,
-                   d.next_attempt_at AS token, pick.next_attempt_at AS was",
+                   d.next_attempt_at AS token, pick.next_attempt_at AS was, d.due_by, d.fallbacks",
     )
     .bind(&plan.excluded)
     .bind(scan)
@@ -613,10 +792,33 @@ fn short(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
-async fn send_one(shared: Arc<Shared>, row: Claimed, permit: OwnedSemaphorePermit) {
+/// A worker: sends `row`, then the next queued row while there is one.
+async fn work(shared: Arc<Shared>, row: Claimed, permit: OwnedSemaphorePermit) {
+    let mut row = Some(row);
+    while let Some(r) = row {
+        let done = send_one(&shared, r).await;
+        // Room for more rows held ahead: the dispatcher may claim.
+        shared.wake.notify_one();
+        if shared.done.send(done).await.is_err() {
+            tracing::error!(
+                "the finisher is gone; an outcome is lost (its row is sent again after its lease)"
+            );
+        }
+        row = if shared.cancel.is_cancelled() {
+            None
+        } else {
+            shared.next()
+        };
+    }
+    drop(permit);
+    // A worker is free: rows queued meanwhile can start.
+    shared.wake.notify_one();
+}
+
+async fn send_one(shared: &Shared, mut row: Claimed) -> Done {
     let started = Instant::now();
     let tuning = &shared.tuning;
-    let (result, policy_version) = match decode(row.message) {
+    let (result, policy_version) = match decode(row.message.take()) {
         Ok(message) => {
             let version = message.data["policy_version"]
                 .as_str()
@@ -681,6 +883,14 @@ async fn send_one(shared: Arc<Shared>, row: Claimed, permit: OwnedSemaphorePermi
     };
     metrics::counter!("tousu_notify_attempts_total", "channel" => row.channel.clone(), "outcome" => outcome)
         .increment(1);
+    let fallback = fallback(&row, next, &shared.channels);
+    if next == Next::Delivered
+        && let Some(by) = row.due_by
+        && OffsetDateTime::now_utc() > by
+    {
+        metrics::counter!("tousu_notify_late_total", "channel" => row.channel.clone()).increment(1);
+        tracing::info!(delivery = row.id, channel = %row.channel, due_by = %by, "delivered after the rule's time");
+    }
     let event_latency = (next == Next::Delivered).then(|| {
         let since = OffsetDateTime::now_utc() - row.event_at.unwrap_or(row.created_at);
         Duration::try_from(since).unwrap_or(Duration::ZERO)
@@ -688,7 +898,7 @@ async fn send_one(shared: Arc<Shared>, row: Claimed, permit: OwnedSemaphorePermi
     if let Some(e) = &error {
         tracing::debug!(delivery = row.id, attempt, channel = %row.channel, endpoint = %row.endpoint, error = %e, ?next, "send failed");
     }
-    let done = Done {
+    Done {
         id: row.id,
         token: row.token,
         attempt,
@@ -703,15 +913,30 @@ async fn send_one(shared: Arc<Shared>, row: Claimed, permit: OwnedSemaphorePermi
         error,
         next,
         event_latency,
-    };
-    drop(permit);
-    shared.wake.notify_one();
-    if shared.done.send(done).await.is_err() {
-        tracing::error!(
-            delivery = row.id,
-            "the finisher is gone; the outcome is lost (the row is sent again after its lease)"
-        );
+        fallback,
     }
+}
+
+/// Whether a delivery that ended its attempt with `next` is also sent on
+/// the recipient's next channel: when it is dead, or its next retry would
+/// fall after its `due_by`. That channel's endpoint, and why.
+fn fallback(row: &Claimed, next: Next, channels: &Channels) -> Option<(String, String)> {
+    let to = row.fallbacks.0.first()?;
+    let why = match next {
+        Next::Delivered => return None,
+        Next::Dead => format!("fallback: {} failed", row.channel),
+        Next::Retry(wait) => {
+            let by = row.due_by?;
+            if OffsetDateTime::now_utc() + wait <= by {
+                return None;
+            }
+            format!(
+                "fallback: {} still failing when the notice is due",
+                row.channel
+            )
+        }
+    };
+    Some((channels.endpoint(&to.channel, &to.address), why))
 }
 
 /// Writes outcomes in batches: one transaction for whatever has finished.
@@ -808,6 +1033,43 @@ async fn write(pool: &PgPool, outbox: &Outbox, batch: &[Done]) -> Result<(), any
     .bind(&errors)
     .execute(&mut *tx)
     .await?;
+    // Fallbacks of the rows this outcome still held (not acknowledged).
+    let mut fb_ids = Vec::new();
+    let mut fb_endpoints = Vec::new();
+    let mut fb_why = Vec::new();
+    for d in batch.iter().filter(|d| updated.contains(&d.id)) {
+        if let Some((endpoint, why)) = &d.fallback {
+            fb_ids.push(d.id);
+            fb_endpoints.push(endpoint.as_str());
+            fb_why.push(why.as_str());
+        }
+    }
+    if !fb_ids.is_empty() {
+        let added: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO deliveries (cause_event_id, complaint_id, event_type, recipient, channel,
+                 status, attempts, detail, address, endpoint, message, rule, event_at,
+                 next_attempt_at, step, due_by, fallbacks, fallback_of)
+             SELECT d.cause_event_id, d.complaint_id, d.event_type, d.recipient,
+                 d.fallbacks->0->>'channel', 'pending', 0, u.why, d.fallbacks->0->>'address',
+                 u.endpoint, d.message, d.rule, d.event_at, now(), d.step, d.due_by,
+                 d.fallbacks - 0, d.id
+             FROM unnest($1::int8[], $2::text[], $3::text[]) AS u(id, endpoint, why)
+             JOIN deliveries d ON d.id = u.id
+             WHERE d.acked_at IS NULL AND jsonb_array_length(d.fallbacks) > 0
+             ON CONFLICT (cause_event_id, recipient, channel) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&fb_ids)
+        .bind(&fb_endpoints)
+        .bind(&fb_why)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !added.is_empty() {
+            announce(&mut tx).await?;
+            metrics::counter!("tousu_notify_fallbacks_total").increment(added.len() as u64);
+            tracing::info!(rows = ?added, "deliveries fall back on the recipients' next channels");
+        }
+    }
     // Events for the rows that ended here, grouped by policy version.
     let mut events: Vec<(&str, Vec<Pending>)> = Vec::new();
     let mut ended = Vec::new();
@@ -969,47 +1231,150 @@ mod tests {
     }
 
     fn gate() -> Gate {
-        Gate {
-            breakers: Breakers::new(2, Duration::from_secs(30)),
-            inflight: HashMap::new(),
-            deferred: HashMap::new(),
+        let mut t = tuning(8);
+        t.breaker_threshold = 2;
+        Gate::new(&t)
+    }
+
+    fn row(id: i64, endpoint: &str, lease_left: Duration) -> Claimed {
+        let now = OffsetDateTime::now_utc();
+        Claimed {
+            id,
+            channel: "webhook".into(),
+            address: String::new(),
+            endpoint: endpoint.into(),
+            message: None,
+            attempts: 0,
+            event_at: None,
+            created_at: now,
+            cause_event_id: Uuid::nil(),
+            complaint_id: Uuid::nil(),
+            recipient: "r".into(),
+            token: now + lease_left,
+            was: now - Duration::from_secs(1),
+            due_by: None,
+            fallbacks: sqlx::types::Json(Vec::new()),
         }
     }
 
+    const LEASE: Duration = Duration::from_secs(40);
+    const MIN_LEASE: Duration = Duration::from_secs(15);
+
     #[test]
-    fn gate_caps_each_endpoint_and_plans_claims_around_it() {
+    fn gate_holds_rows_ahead_and_caps_each_endpoint() {
         let mut g = gate();
         let now = Instant::now();
-        assert!(g.begin("slow", now, 2));
-        assert!(g.begin("slow", now, 2));
-        assert!(!g.begin("slow", now, 2), "its share is taken");
-        assert!(g.begin("fast", now, 2), "others still go");
-        let plan = g.plan(now, 2);
-        assert_eq!(plan.excluded, vec!["slow".to_owned()]);
-        assert_eq!(plan.endpoints, vec!["fast".to_owned()]);
-        assert_eq!(plan.slots, vec![1]);
+        let wall_now = OffsetDateTime::now_utc();
+        g.queue(vec![
+            row(1, "slow", LEASE),
+            row(2, "slow", LEASE),
+            row(3, "slow", LEASE),
+            row(4, "fast", LEASE),
+        ]);
+        assert_eq!(g.held, 4);
+        let mut next = || g.next(now, wall_now, 2, MIN_LEASE).map(|r| r.id);
+        let mut taken = vec![next(), next(), next()];
+        taken.sort();
+        // Two of slow (its share of the workers), the fast one; slow's third waits.
+        assert_eq!(taken, vec![Some(1), Some(2), Some(4)]);
+        assert_eq!(next(), None);
+        assert_eq!(g.held, 4, "queued and in flight are both held");
+        // A claim may take up to `hold` per endpoint, less what is held.
+        let plan = g.plan(now, 4);
+        let slots = |p: &Plan, e: &str| p.endpoints.iter().position(|x| x == e).map(|i| p.slots[i]);
+        assert_eq!(slots(&plan, "slow"), Some(1));
+        assert_eq!(slots(&plan, "fast"), Some(3));
+        assert!(plan.excluded.is_empty());
+        g.queue(vec![row(5, "slow", LEASE)]);
+        assert_eq!(g.plan(now, 4).excluded, vec!["slow".to_owned()]);
+        // A send ends: its place goes to the oldest queued row.
+        g.end("fast", Verdict::Success, now);
+        g.end("slow", Verdict::Success, now);
+        assert_eq!(g.held, 3);
+        assert_eq!(g.next(now, wall_now, 2, MIN_LEASE).map(|r| r.id), Some(3));
+        assert!(g.returning.is_empty());
+    }
+
+    #[test]
+    fn gate_gives_back_rows_of_an_open_circuit_and_short_leases() {
+        let mut g = gate();
+        let now = Instant::now();
+        let wall_now = OffsetDateTime::now_utc();
+        g.queue(vec![
+            row(1, "slow", LEASE),
+            row(2, "slow", LEASE),
+            row(3, "slow", LEASE),
+            row(4, "other", Duration::from_secs(3)),
+            row(5, "other", LEASE),
+        ]);
+        let first: Vec<i64> = std::iter::from_fn(|| g.next(now, wall_now, 2, MIN_LEASE))
+            .map(|r| r.id)
+            .collect();
+        // Row 4's lease is too short for a send: given back as it was.
+        assert_eq!(first.len(), 3);
+        assert!(!first.contains(&4) && first.contains(&5));
+        assert_eq!(g.returning.len(), 1);
+        assert_eq!(g.returning[0].0, 4);
+        g.returning.clear();
+        // Two failures open slow's circuit: its queued row goes back to
+        // the end of the cool-down, and claims leave it out.
         g.end("slow", Verdict::Failure, now);
-        g.end("slow", Verdict::Failure, now);
-        // Open now: excluded, and its due rows are deferred once per 500 ms.
-        let plan = g.plan(now, 2);
-        assert_eq!(plan.excluded, vec!["slow".to_owned()]);
+        assert_eq!(
+            g.end("slow", Verdict::Failure, now),
+            Some(State::Open(now + Duration::from_secs(30)))
+        );
+        assert_eq!(g.next(now, wall_now, 2, MIN_LEASE).map(|r| r.id), None);
+        assert_eq!(g.returning.len(), 1);
+        assert_eq!(g.returning[0].0, 3);
+        assert!(g.returning[0].2 > wall_now + Duration::from_secs(29));
+        assert_eq!(g.plan(now, 4).excluded, vec!["slow".to_owned()]);
+        // Its due rows in the table are deferred once per 500 ms.
         let d = g.deferrals(now);
         assert_eq!(d, vec![("slow".to_owned(), now + Duration::from_secs(30))]);
         assert!(g.deferrals(now + Duration::from_millis(100)).is_empty());
         assert_eq!(g.deferrals(now + Duration::from_millis(600)).len(), 1);
         // Half-open: one slot for the trial, none while it runs.
         let later = now + Duration::from_secs(30);
-        let plan = g.plan(later, 2);
+        let plan = g.plan(later, 4);
         assert_eq!(
             plan.slots[plan.endpoints.iter().position(|e| e == "slow").unwrap()],
             1
         );
-        assert!(g.deferrals(later).is_empty());
-        assert!(g.begin("slow", later, 2));
-        assert!(!g.begin("slow", later, 2));
-        assert!(g.plan(later, 2).excluded.contains(&"slow".to_owned()));
+        g.queue(vec![row(6, "slow", LEASE), row(7, "slow", LEASE)]);
+        assert_eq!(g.next(later, wall_now, 2, MIN_LEASE).map(|r| r.id), Some(6));
+        assert_eq!(g.next(later, wall_now, 2, MIN_LEASE).map(|r| r.id), None);
+        assert!(g.plan(later, 4).excluded.contains(&"slow".to_owned()));
         assert_eq!(g.end("slow", Verdict::Success, later), Some(State::Closed));
-        assert_eq!(g.plan(later, 2).excluded, Vec::<String>::new());
+        assert_eq!(g.next(later, wall_now, 2, MIN_LEASE).map(|r| r.id), Some(7));
+        // Stopping: every queued row goes back as it was.
+        g.queue(vec![row(8, "fast", LEASE)]);
+        g.release_all();
+        assert!(g.queued.is_empty());
+        assert_eq!(g.returning.last().map(|r| r.0), Some(8));
+        assert_eq!(g.held, 2, "the two rows still being sent (5 and 7)");
+    }
+    #[test]
+    fn a_dead_or_late_delivery_falls_back_on_the_next_channel() {
+        let channels = Channels::new(&Config::defaults("notify")).expect("channels");
+        let mut r = row(1, "sms", LEASE);
+        let minute = Duration::from_secs(60);
+        // Nothing to fall back on.
+        assert_eq!(fallback(&r, Next::Dead, &channels), None);
+        r.fallbacks.0 = vec![Fallback {
+            channel: "email".into(),
+            address: "sun@example.com".into(),
+        }];
+        let (endpoint, why) = fallback(&r, Next::Dead, &channels).expect("dead");
+        assert_eq!(endpoint, channels.endpoint("email", "sun@example.com"));
+        assert_eq!(why, "fallback: webhook failed");
+        assert_eq!(fallback(&r, Next::Delivered, &channels), None);
+        // Retrying without a `within`: the channel keeps its retries.
+        assert_eq!(fallback(&r, Next::Retry(minute), &channels), None);
+        // With one: only when the retry would come after it.
+        r.due_by = Some(OffsetDateTime::now_utc() + Duration::from_secs(600));
+        assert_eq!(fallback(&r, Next::Retry(minute), &channels), None);
+        let late = fallback(&r, Next::Retry(Duration::from_secs(900)), &channels);
+        assert!(late.is_some_and(|(_, why)| why.contains("still failing")));
     }
 
     #[test]

@@ -74,7 +74,8 @@ async fn a_web_form_complaint_is_routed_armed_and_shown_in_desk() -> anyhow::Res
     let mut delivered = 0i64;
     for _ in 0..200 {
         delivered = sqlx::query_scalar(
-            "SELECT count(*) FROM deliveries WHERE complaint_id = $1::uuid AND event_type = 'complaint.assigned'",
+            "SELECT count(*) FROM deliveries WHERE complaint_id = $1::uuid AND event_type = 'complaint.assigned'
+             AND fallback_of IS NULL",
         )
         .bind(&id)
         .fetch_one(&mut notify)
@@ -186,7 +187,7 @@ async fn grpc_submit_and_desk_service_agree_with_http() -> anyhow::Result<()> {
     tousu_tests::wait_until(Duration::from_secs(10), || async {
         let Ok(mut notify) = stack.db("notify").await else { return false };
         sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM deliveries WHERE complaint_id = $1::uuid AND event_type = 'alert.major'
+            "SELECT count(*) FROM deliveries WHERE complaint_id = $1::uuid AND event_type = 'alert.major' AND fallback_of IS NULL
              AND recipient IN ('wang.gang', 'li.na') AND step = 0",
         )
         .bind(&reply.id)

@@ -2,6 +2,7 @@
 //! PostgreSQL (one binary, modules per capability).
 
 mod bad_input;
+mod bus_batch;
 mod channels;
 mod config;
 mod desk_actions;

@@ -680,6 +680,8 @@ contacts = {{ webhook = "{}" }}"#,
         step: 0,
         ack_token: None,
         digest_of: None,
+        due_by: None,
+        fallbacks: Vec::new(),
     };
     assert_eq!(
         tousu_notify::plan::insert(&mut db, std::slice::from_ref(&row)).await?,

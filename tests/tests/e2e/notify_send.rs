@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+use sqlx::{Connection as _, PgConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tousu_notify::channels::Channels;
@@ -37,6 +37,8 @@ enum Mode {
     FailOnce,
     /// Holds the request until released, then 200.
     Hold,
+    /// 503 with `Retry-After: 120`, always.
+    Busy,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,7 @@ struct Book {
 }
 
 /// A webhook receiver: HTTP/1.1 with keep-alive, one behaviour per path.
+/// Its 200 answers please the webhook and the WeCom robot alike.
 #[derive(Clone)]
 struct Receiver {
     addr: SocketAddr,
@@ -164,10 +167,10 @@ impl Receiver {
                 let _ = release.wait_for(|r| *r).await;
                 self.book.lock().unwrap().held -= 1;
             }
-            let status = if matches!(mode, Mode::Fail | Mode::FailOnce) {
-                500
-            } else {
-                200
+            let status = match mode {
+                Mode::Fail | Mode::FailOnce => 500,
+                Mode::Busy => 503,
+                Mode::Ok | Mode::Hold => 200,
             };
             self.book
                 .lock()
@@ -175,7 +178,9 @@ impl Receiver {
                 .seen
                 .push(Seen { path, status, body });
             let answer = if status == 200 {
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}"
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 37\r\n\r\n{\"ok\":true,\"errcode\":0,\"errmsg\":\"ok\"}"
+            } else if status == 503 {
+                "HTTP/1.1 503 Service Unavailable\r\nretry-after: 120\r\ncontent-length: 4\r\n\r\nbusy"
             } else {
                 "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: 21\r\n\r\nupstream store broken"
             };
@@ -523,15 +528,110 @@ async fn notify_send_a_hanging_endpoint_does_not_hold_other_recipients() {
     stack.stop().await.unwrap();
 }
 
+/// `next_attempt_at` of a delivery, as seconds from now.
+async fn due_in(db: &mut PgConnection, id: i64) -> f64 {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM next_attempt_at - now())::float8 FROM deliveries WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_send_a_stopping_replica_gives_back_what_it_claimed_ahead() {
+    let _load = tousu_tests::LOAD.read().await;
+    let receiver = Receiver::start(&[("/hang", Mode::Hold)]).await;
+    // One send at a time to an endpoint; a claim takes more rows ahead.
+    let mut stack = Stack::start_only(&["notify"], |_, c| {
+        c.notify_workers = 2;
+        c.notify_timeout_secs = 20;
+    })
+    .await
+    .unwrap();
+    let channels = Channels::new(&stack.config("notify")).unwrap();
+    let mut db = stack.db("notify").await.unwrap();
+    let mut rows = Vec::new();
+    for who in ["sun.hao", "ma.li", "he.jun", "xu.fang"] {
+        rows.push(insert(&mut db, &channels, who, &receiver.url("/hang")).await);
+    }
+    // One is being sent, and all four are claimed (leased for the send
+    // timeout + 30 s).
+    wait_until(WAIT, || async { receiver.held() == 1 })
+        .await
+        .unwrap();
+    wait_until(WAIT, || {
+        let url = stack.database_url.clone();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        async move {
+            let mut db = PgConnection::connect(&url).await.unwrap();
+            let leased: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM notify.deliveries
+                 WHERE id = ANY($1) AND next_attempt_at > now() + interval '30 seconds'",
+            )
+            .bind(&ids)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            leased == 4
+        }
+    })
+    .await
+    .unwrap();
+
+    // The replica stops (its one send still hanging): the three rows it
+    // only queued are due again at once, not after their lease.
+    let (_, first) = stack.services.remove(0);
+    let stopping = tokio::spawn(first.stop());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (mut due, mut leased) = (Vec::new(), Vec::new());
+    while tokio::time::Instant::now() < deadline {
+        due.clear();
+        leased.clear();
+        for r in &rows {
+            if due_in(&mut db, r.id).await <= 0.0 {
+                due.push(r.id);
+            } else {
+                leased.push(r.id);
+            }
+        }
+        if due.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(due.len(), 3, "due {due:?}, leased {leased:?}");
+    for id in &due {
+        assert_eq!(status(&mut db, *id).await, ("pending".into(), 0));
+    }
+    // The hanging send ends; another replica sends the rest, each once.
+    receiver.release.send_replace(true);
+    stopping.await.unwrap().unwrap();
+    stack.start_service("notify").await.unwrap();
+    for r in &rows {
+        wait_status(&mut db, r.id, "delivered").await;
+        assert_eq!(status(&mut db, r.id).await.1, 1);
+    }
+    let seen = receiver.seen("/hang");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    stack.stop().await.unwrap();
+}
+
 /// A copy of the default policy whose only notification rule sends every
 /// `sla.breached` to the department head by webhook, the head of
 /// logistics (`guo.qiang`) having `hook` as webhook contact.
 fn breach_policy(hook: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let (dir, path) = policy_with(&[(
-        "notify",
+    head_policy(
         "event = \"sla.breached\"\nroles = [\"department_head\"]\nchannels = [\"webhook\"]",
-    )])
-    .unwrap();
+        &format!("webhook = \"{hook}\""),
+    )
+}
+
+/// A copy of the default policy with `rules` as its `[[notify]]` rules and
+/// `contacts` added to those of the head of logistics (`guo.qiang`).
+fn head_policy(rules: &str, contacts: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = policy_with(&[("notify", rules)]).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let before = "contacts = { email = \"guo.qiang@example.com\", wecom = \"guoqiang\" }";
     assert!(
@@ -540,12 +640,176 @@ fn breach_policy(hook: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     );
     let text = text.replace(
         before,
-        &format!(
-            "contacts = {{ email = \"guo.qiang@example.com\", wecom = \"guoqiang\", webhook = \"{hook}\" }}"
-        ),
+        &format!("contacts = {{ email = \"guo.qiang@example.com\", {contacts} }}"),
     );
     std::fs::write(&path, text).unwrap();
     (dir, path)
+}
+
+/// Publishes an SLA event about a complaint of logistics as sla would;
+/// its id.
+async fn publish_sla(stack: &Stack, complaint: Uuid, payload: pb::event::Payload) -> Uuid {
+    let id = Uuid::now_v7();
+    let (kind, subject) = match &payload {
+        pb::event::Payload::SlaBreached(_) => ("sla.breached", "tousu.evt.sla.breached.logistics"),
+        _ => ("sla.warning", "tousu.evt.sla.warning.logistics"),
+    };
+    let event = pb::Event {
+        id: id.to_string(),
+        complaint_id: complaint.to_string(),
+        sequence: 1,
+        occurred_at: Some(tousu_bus::to_timestamp(time::OffsetDateTime::now_utc())),
+        policy_version: String::new(),
+        producer: "sla".into(),
+        payload: Some(payload),
+    };
+    let js = jetstream::new(async_nats::connect(&stack.nats.url).await.unwrap());
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(tousu_bus::HEADER_EVENT, kind);
+    js.publish_with_headers(subject, headers, tousu_bus::encode_event(&event).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    id
+}
+
+fn breach() -> pb::event::Payload {
+    let now = tousu_bus::to_timestamp(time::OffsetDateTime::now_utc());
+    pb::event::Payload::SlaBreached(pb::SlaBreached {
+        target: pb::SlaTarget::Resolution as i32,
+        department: "logistics".into(),
+        deadline: Some(now),
+    })
+}
+
+/// `(id, channel, status, attempts, fallback_of)` of every delivery of a
+/// cause event, by id.
+async fn rows_of(
+    db: &mut PgConnection,
+    cause: Uuid,
+) -> Vec<(i64, String, String, i32, Option<i64>)> {
+    sqlx::query_as(
+        "SELECT id, channel, status, attempts, fallback_of FROM deliveries
+         WHERE cause_event_id = $1 ORDER BY id",
+    )
+    .bind(cause)
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_send_a_failing_channel_falls_back_on_the_recipients_next_one() {
+    let _load = tousu_tests::LOAD.read().await;
+    let receiver = Receiver::start(&[("/hook", Mode::Busy), ("/robot", Mode::Ok)]).await;
+    // Breaches must reach the head within 30 s; warnings have no time.
+    // Both go by webhook, else by WeCom (his own robot).
+    let rules = "event = \"sla.breached\"\nroles = [\"department_head\"]\n\
+                 channels = [\"webhook\", \"wecom\"]\nwithin = \"30s\"\n\n\
+                 [[notify]]\nevent = \"sla.warning\"\nroles = [\"department_head\"]\n\
+                 channels = [\"webhook\", \"wecom\"]";
+    let (_dir, policy) = head_policy(
+        rules,
+        &format!(
+            "webhook = \"{}\", wecom = \"{}\"",
+            receiver.url("/hook"),
+            receiver.url("/robot")
+        ),
+    );
+    let stack = Stack::start_only(&["notify"], move |_, c| {
+        c.policy = policy.clone();
+        c.notify_max_attempts = 2;
+    })
+    .await
+    .unwrap();
+    let mut db = stack.db("notify").await.unwrap();
+
+    // The webhook answers 503 with Retry-After: 120: its retry would come
+    // after the 30 s, so the breach goes out on WeCom at once while the
+    // webhook row keeps its retry.
+    let breach_cause = publish_sla(&stack, Uuid::now_v7(), breach()).await;
+    wait_until(WAIT, || {
+        let url = stack.database_url.clone();
+        async move {
+            let mut db = PgConnection::connect(&url).await.unwrap();
+            sqlx::query("SET search_path TO notify")
+                .execute(&mut db)
+                .await
+                .unwrap();
+            rows_of(&mut db, breach_cause)
+                .await
+                .iter()
+                .any(|r| r.2 == "delivered")
+        }
+    })
+    .await
+    .unwrap();
+    let rows = rows_of(&mut db, breach_cause).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (hook, robot) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (hook.1.as_str(), hook.2.as_str(), hook.3),
+        ("webhook", "pending", 1)
+    );
+    assert_eq!(
+        (robot.1.as_str(), robot.2.as_str(), robot.4),
+        ("wecom", "delivered", Some(hook.0))
+    );
+    assert!(
+        due_in(&mut db, hook.0).await > 100.0,
+        "the webhook retries after its Retry-After"
+    );
+    let seen = receiver.seen("/robot");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].body["msgtype"], "markdown", "{}", seen[0].body);
+    // The log shows where it came from.
+    let r = http(
+        stack.http("notify"),
+        "GET",
+        &format!("/v1/deliveries/{}", robot.0),
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    let view = r.json();
+    assert_eq!(view["fallback_of"], hook.0, "{view}");
+    assert!(
+        view["due_by"].is_string() && view["late"] == false,
+        "{view}"
+    );
+    assert!(
+        view["detail"].as_str().unwrap_or("").contains("fallback"),
+        "{view}"
+    );
+
+    // A warning (no time set) keeps retrying on its channel and falls back
+    // only once dead: 500 twice (notify_max_attempts), then WeCom.
+    receiver.set("/hook", Mode::Fail);
+    let warning = pb::event::Payload::SlaWarning(pb::SlaWarning {
+        target: pb::SlaTarget::Resolution as i32,
+        department: "logistics".into(),
+        percent: 80,
+        ..Default::default()
+    });
+    let warning_cause = publish_sla(&stack, Uuid::now_v7(), warning).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let rows = loop {
+        let rows = rows_of(&mut db, warning_cause).await;
+        if rows.len() == 2 && rows[1].2 == "delivered" {
+            break rows;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].2.as_str(), rows[0].3),
+        ("webhook", "dead", 2)
+    );
+    assert_eq!((rows[1].1.as_str(), rows[1].4), ("wecom", Some(rows[0].0)));
+    assert_eq!(receiver.seen("/robot").len(), 2);
+    stack.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -562,32 +826,7 @@ async fn notify_send_a_breach_event_reaches_a_flaky_webhook_once() {
 
     // A breach as sla publishes it.
     let complaint = Uuid::now_v7();
-    let now = time::OffsetDateTime::now_utc();
-    let event = pb::Event {
-        id: Uuid::now_v7().to_string(),
-        complaint_id: complaint.to_string(),
-        sequence: 1,
-        occurred_at: Some(tousu_bus::to_timestamp(now)),
-        policy_version: String::new(),
-        producer: "sla".into(),
-        payload: Some(pb::event::Payload::SlaBreached(pb::SlaBreached {
-            target: pb::SlaTarget::Resolution as i32,
-            department: "logistics".into(),
-            deadline: Some(tousu_bus::to_timestamp(now)),
-        })),
-    };
-    let js = jetstream::new(async_nats::connect(&stack.nats.url).await.unwrap());
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(tousu_bus::HEADER_EVENT, "sla.breached");
-    js.publish_with_headers(
-        "tousu.evt.sla.breached.logistics",
-        headers,
-        tousu_bus::encode_event(&event).into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    let cause = publish_sla(&stack, complaint, breach()).await;
 
     let mut db = stack.db("notify").await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -614,7 +853,7 @@ async fn notify_send_a_breach_event_reaches_a_flaky_webhook_once() {
         [500, 200]
     );
     assert_eq!(seen[1].body["complaint_id"], complaint.to_string());
-    assert_eq!(seen[1].body["event_id"], event.id);
+    assert_eq!(seen[1].body["event_id"], cause.to_string());
     let (recipient, attempts): (String, i32) =
         sqlx::query_as("SELECT recipient, attempts FROM deliveries WHERE id = $1")
             .bind(id)
@@ -631,7 +870,7 @@ async fn notify_send_a_breach_event_reaches_a_flaky_webhook_once() {
         })
         .collect();
     assert_eq!(delivered.len(), 1, "{events:?}");
-    assert_eq!(delivered[0].cause_event_id, event.id);
+    assert_eq!(delivered[0].cause_event_id, cause.to_string());
     assert_eq!(delivered[0].attempts, 2);
     stack.stop().await.unwrap();
 }

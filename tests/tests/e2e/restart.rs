@@ -117,7 +117,7 @@ async fn sigkill_of_routing_mid_flight_loses_and_duplicates_nothing() -> anyhow:
         count(
             &stack,
             "notify",
-            "SELECT count(*) FROM deliveries WHERE event_type = 'complaint.assigned'",
+            "SELECT count(*) FROM deliveries WHERE event_type = 'complaint.assigned' AND fallback_of IS NULL",
         )
         .await
             == COMPLAINTS as i64
