@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tousu_notify::channels::Channels;
@@ -561,21 +561,20 @@ async fn notify_send_a_stopping_replica_gives_back_what_it_claimed_ahead() {
     wait_until(WAIT, || async { receiver.held() == 1 })
         .await
         .unwrap();
-    wait_until(WAIT, || {
-        let url = stack.database_url.clone();
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        async move {
-            let mut db = PgConnection::connect(&url).await.unwrap();
-            let leased: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM notify.deliveries
-                 WHERE id = ANY($1) AND next_attempt_at > now() + interval '30 seconds'",
-            )
-            .bind(&ids)
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
-            leased == 4
-        }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    wait_until(WAIT, || async {
+        let Ok(mut db) = stack.db("notify").await else {
+            return false;
+        };
+        let leased: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries
+             WHERE id = ANY($1) AND next_attempt_at > now() + interval '30 seconds'",
+        )
+        .bind(&ids)
+        .fetch_one(&mut db)
+        .await
+        .unwrap_or(0);
+        leased == 4
     })
     .await
     .unwrap();
@@ -729,19 +728,14 @@ async fn notify_send_a_failing_channel_falls_back_on_the_recipients_next_one() {
     // after the 30 s, so the breach goes out on WeCom at once while the
     // webhook row keeps its retry.
     let breach_cause = publish_sla(&stack, Uuid::now_v7(), breach()).await;
-    wait_until(WAIT, || {
-        let url = stack.database_url.clone();
-        async move {
-            let mut db = PgConnection::connect(&url).await.unwrap();
-            sqlx::query("SET search_path TO notify")
-                .execute(&mut db)
-                .await
-                .unwrap();
-            rows_of(&mut db, breach_cause)
-                .await
-                .iter()
-                .any(|r| r.2 == "delivered")
-        }
+    wait_until(WAIT, || async {
+        let Ok(mut db) = stack.db("notify").await else {
+            return false;
+        };
+        rows_of(&mut db, breach_cause)
+            .await
+            .iter()
+            .any(|r| r.2 == "delivered")
     })
     .await
     .unwrap();
