@@ -34,10 +34,11 @@
 //! `notify_workers` rows held per replica (queued or being sent), and per
 //! endpoint [`AHEAD`] × its share of the workers, so one round trip to
 //! Postgres feeds many sends. A worker that finishes a send takes the next
-//! queued row itself. A queued row is sent only while its lease has the
-//! send timeout plus 5 s left; otherwise, and when its endpoint's circuit
-//! opens, it is given back (due again) instead of waiting in memory. A
-//! stopping replica gives back everything it has queued.
+//! queued row itself: the longest-waiting row of an endpoint with room in
+//! its share. A queued row is sent only while its lease has the send
+//! timeout plus 5 s left; otherwise, and when its endpoint's circuit opens,
+//! it is given back (due again) instead of waiting in memory. A stopping
+//! replica gives back everything it has queued.
 //!
 //! # Concurrency and endpoints
 //!
@@ -350,11 +351,11 @@ impl Gate {
         }
     }
 
-    /// The next queued row to send, its endpoint's place taken: from an
-    /// endpoint whose circuit and share of the workers allow, with enough
-    /// of its lease left for a whole send (`min_lease`). Rows of an open
-    /// circuit, and rows whose lease ran short, are set aside to be given
-    /// back (`returning`).
+    /// The next queued row to send, its endpoint's place taken: the
+    /// longest-waiting row of an endpoint whose circuit and share of the
+    /// workers allow, with enough of its lease left for a whole send
+    /// (`min_lease`). Rows of an open circuit, and rows whose lease ran
+    /// short, are set aside to be given back (`returning`).
     fn next(
         &mut self,
         now: Instant,
@@ -362,41 +363,49 @@ impl Gate {
         cap: usize,
         min_lease: Duration,
     ) -> Option<Claimed> {
-        let endpoints: Vec<String> = self.queued.keys().cloned().collect();
-        for e in endpoints {
-            if let Some(until) = self.breakers.open_until(&e, now) {
-                let rows = self.queued.remove(&e).unwrap_or_default();
-                self.held -= rows.len();
-                self.returning
-                    .extend(rows.into_iter().map(|r| (r.id, r.token, wall(until))));
-                continue;
-            }
-            if self.inflight.get(&e).copied().unwrap_or(0) >= cap || !self.breakers.admit(&e, now) {
-                continue;
-            }
-            let Some(queue) = self.queued.get_mut(&e) else {
-                continue;
-            };
-            let mut found = None;
-            while let Some(row) = queue.pop_front() {
-                if row.token - wall_now >= min_lease {
-                    found = Some(row);
-                    break;
-                }
-                self.held -= 1;
-                self.returning.push((row.id, row.token, row.was));
-            }
+        let open: Vec<(String, Instant)> = self
+            .queued
+            .keys()
+            .filter_map(|e| self.breakers.open_until(e, now).map(|u| (e.clone(), u)))
+            .collect();
+        for (e, until) in open {
+            let rows = self.queued.remove(&e).unwrap_or_default();
+            self.held -= rows.len();
+            self.returning
+                .extend(rows.into_iter().map(|r| (r.id, r.token, wall(until))));
+        }
+        loop {
+            // The endpoint whose oldest queued row has waited longest, among
+            // those with room in their share and a circuit that lets a send
+            // through (first come, first served across endpoints).
+            let e = self
+                .queued
+                .iter()
+                .filter(|(e, _)| {
+                    self.inflight.get(*e).copied().unwrap_or(0) < cap
+                        && matches!(
+                            self.breakers.state(e, now),
+                            State::Closed | State::HalfOpen(false)
+                        )
+                })
+                .filter_map(|(e, q)| q.front().map(|r| (r.was, e)))
+                .min()
+                .map(|(_, e)| e.clone())?;
+            let queue = self.queued.get_mut(&e)?;
+            let row = queue.pop_front()?;
             if queue.is_empty() {
                 self.queued.remove(&e);
             }
-            if let Some(row) = found {
-                *self.inflight.entry(e).or_insert(0) += 1;
-                return Some(row);
+            if row.token - wall_now < min_lease {
+                self.held -= 1;
+                self.returning.push((row.id, row.token, row.was));
+                continue;
             }
-            // Nothing sendable left: the half-open trial was not used.
-            self.breakers.record(&e, Verdict::Neutral, now);
+            // Takes a half-open circuit's one trial.
+            self.breakers.admit(&e, now);
+            *self.inflight.entry(e).or_insert(0) += 1;
+            return Some(row);
         }
-        None
     }
 
     /// Every queued row, set aside to be given back as it was (stopping).
@@ -1237,6 +1246,11 @@ mod tests {
     }
 
     fn row(id: i64, endpoint: &str, lease_left: Duration) -> Claimed {
+        row_due(id, endpoint, lease_left, Duration::from_secs(1))
+    }
+
+    /// A row that was due `ago`.
+    fn row_due(id: i64, endpoint: &str, lease_left: Duration, ago: Duration) -> Claimed {
         let now = OffsetDateTime::now_utc();
         Claimed {
             id,
@@ -1251,7 +1265,7 @@ mod tests {
             complaint_id: Uuid::nil(),
             recipient: "r".into(),
             token: now + lease_left,
-            was: now - Duration::from_secs(1),
+            was: now - ago,
             due_by: None,
             fallbacks: sqlx::types::Json(Vec::new()),
         }
@@ -1293,6 +1307,25 @@ mod tests {
         assert_eq!(g.held, 3);
         assert_eq!(g.next(now, wall_now, 2, MIN_LEASE).map(|r| r.id), Some(3));
         assert!(g.returning.is_empty());
+    }
+
+    #[test]
+    fn gate_serves_endpoints_first_come_first_served() {
+        let mut g = gate();
+        let now = Instant::now();
+        let wall_now = OffsetDateTime::now_utc();
+        let s = Duration::from_secs;
+        // Endpoint a has rows due 10, 9, 8 … s ago, b one due 8.5 s ago.
+        g.queue(
+            (0..6)
+                .map(|i| row_due(i, "a", LEASE, s(10 - i as u64)))
+                .collect(),
+        );
+        g.queue(vec![row_due(10, "b", LEASE, Duration::from_millis(8500))]);
+        let order: Vec<i64> = std::iter::from_fn(|| g.next(now, wall_now, 10, MIN_LEASE))
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(order, [0, 1, 10, 2, 3, 4, 5]);
     }
 
     #[test]
