@@ -263,6 +263,9 @@ impl Stack {
             policy: default_policy(),
             shutdown_grace_secs: 5,
             connect_timeout_secs: 20,
+            // The daily digest of major complaints only where a test asks
+            // for it: it would otherwise go out at whatever time tests run.
+            notify_major_digest_at: String::new(),
             ..Config::defaults(service)
         };
         if let Some(configure) = &self.configure {

@@ -110,6 +110,9 @@ pub struct Config {
     /// notify: events planned side by side per replica, each on a Postgres
     /// connection of its own (besides `db_max_connections`).
     pub notify_planners: u32,
+    /// notify: when the daily digest of open major complaints goes out
+    /// (`HH:MM` in the policy's time zone); empty: never.
+    pub notify_major_digest_at: String,
     /// notify: base URL of notify's HTTP API as recipients reach it, for
     /// acknowledgement links; empty: `public_url`'s scheme and host with
     /// notify's own port.
@@ -117,7 +120,7 @@ pub struct Config {
 }
 
 /// The names of the settings (lower-case; `TOUSU_` + upper-case in the environment).
-pub const SETTINGS: [&str; 46] = [
+pub const SETTINGS: [&str; 47] = [
     "nats_url",
     "database_url",
     "http_addr",
@@ -163,6 +166,7 @@ pub const SETTINGS: [&str; 46] = [
     "notify_digest_window_secs",
     "notify_workers",
     "notify_planners",
+    "notify_major_digest_at",
     "notify_public_url",
 ];
 
@@ -228,6 +232,7 @@ impl Config {
             notify_digest_window_secs: 300,
             notify_workers: 16,
             notify_planners: 8,
+            notify_major_digest_at: "08:30".into(),
             notify_public_url: String::new(),
         }
     }
@@ -323,6 +328,13 @@ impl Config {
         if !(1..=256).contains(&self.notify_planners) {
             return Err(ConfigError("notify_planners: must be 1 to 256".into()));
         }
+        if !self.notify_major_digest_at.trim().is_empty()
+            && hh_mm(&self.notify_major_digest_at).is_none()
+        {
+            return Err(ConfigError(
+                "notify_major_digest_at: must be HH:MM (00:00 to 23:59) or empty".into(),
+            ));
+        }
         if self.notify_digest_window_secs == 0 {
             return Err(ConfigError(
                 "notify_digest_window_secs: must be at least 1".into(),
@@ -366,6 +378,14 @@ impl Config {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// `HH:MM` (24-hour clock) as hour and minute.
+pub fn hh_mm(text: &str) -> Option<(u8, u8)> {
+    let text = text.trim();
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (u8, u8) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && text.len() == 5).then_some((h, m))
+}
 
 #[cfg(test)]
 mod tests {
@@ -430,6 +450,13 @@ mod tests {
                     ..valid()
                 },
                 "notify_planners",
+            ),
+            (
+                Config {
+                    notify_major_digest_at: "8:30pm".into(),
+                    ..valid()
+                },
+                "notify_major_digest_at",
             ),
             (
                 Config {

@@ -16,6 +16,7 @@
 pub mod acks;
 pub mod breaker;
 pub mod channels;
+pub mod daily;
 pub mod digest;
 pub mod facts;
 pub mod log;
@@ -166,11 +167,13 @@ async fn http_policy(State(planner): State<Arc<Planner>>) -> impl IntoResponse {
     }))
 }
 
-/// The planner's own timers, every second: digests whose window closed,
-/// repeats that are due. Replicas share them (`SKIP LOCKED`).
+/// The planner's own timers, every half second: digests whose window
+/// closed, repeats that are due (replicas share them, `SKIP LOCKED`), the
+/// daily digest of open major complaints.
 fn spawn_due(ctx: &tousu_kit::Ctx, planner: Arc<Planner>) {
     let pool = ctx.pool.clone();
     let cancel = ctx.cancel.clone();
+    let daily = daily::Daily::new(&ctx.config);
     ctx.tracker.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -188,6 +191,9 @@ fn spawn_due(ctx: &tousu_kit::Ctx, planner: Arc<Planner>) {
                         break;
                     }
                 }
+            }
+            if let Err(e) = daily.fire_due(&pool, &planner).await {
+                tracing::warn!(error = %e, "the daily digest of major complaints failed; retrying");
             }
             loop {
                 match repeat::fire_due(&pool, &planner).await {

@@ -43,6 +43,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/zh-CN/digest.txt"),
     ),
     (
+        "zh-CN/digest.major.txt",
+        include_str!("../templates/zh-CN/digest.major.txt"),
+    ),
+    (
         "zh-CN/alert.major.txt",
         include_str!("../templates/zh-CN/alert.major.txt"),
     ),
@@ -101,6 +105,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/en/generic.txt"),
     ),
     ("en/digest.txt", include_str!("../templates/en/digest.txt")),
+    (
+        "en/digest.major.txt",
+        include_str!("../templates/en/digest.major.txt"),
+    ),
     (
         "en/alert.major.txt",
         include_str!("../templates/en/alert.major.txt"),

@@ -868,3 +868,102 @@ async fn notify_send_a_breach_event_reaches_a_flaky_webhook_once() {
     assert_eq!(delivered[0].attempts, 2);
     stack.stop().await.unwrap();
 }
+
+/// Inserts what notify knows of a complaint, as the planner records it.
+async fn fact(db: &mut PgConnection, tracking: &str, grade: i16, closed: bool, days_ago: i64) {
+    sqlx::query(
+        "INSERT INTO complaint_facts (complaint_id, tracking_no, summary, received_at, grade,
+             department, closed)
+         VALUES ($1, $2, '电梯困人一小时无人处理', now() - make_interval(days => $3::int), $4,
+             'logistics', $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tracking)
+    .bind(days_ago as i32)
+    .bind(grade)
+    .bind(closed)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_send_leadership_gets_one_daily_digest_of_open_major_complaints() {
+    let _load = tousu_tests::LOAD.read().await;
+    let receiver = Receiver::start(&[("/wang", Mode::Ok), ("/li", Mode::Ok)]).await;
+    let (_dir, policy) = policy_with(&[(
+        "notify",
+        "event = \"digest.major\"\nroles = [\"leadership\"]\nchannels = [\"webhook\"]",
+    )])
+    .unwrap();
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let mut patched = text.clone();
+    for (who, path) in [("wanggang", "/wang"), ("lina", "/li")] {
+        let before = format!("wecom = \"{who}\",");
+        assert!(patched.contains(&before), "the default policy changed");
+        patched = patched.replace(
+            &before,
+            &format!("{before} webhook = \"{}\",", receiver.url(path)),
+        );
+    }
+    std::fs::write(&policy, patched).unwrap();
+    // The first replica (the digest off) creates the schema; the facts
+    // go in; then replicas with the digest due since 00:00 start.
+    let digest_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on = digest_on.clone();
+    let mut stack = Stack::start_only(&["notify"], move |_, c| {
+        c.policy = policy.clone();
+        c.notify_major_digest_at = if on.load(std::sync::atomic::Ordering::SeqCst) {
+            "00:00".into()
+        } else {
+            String::new()
+        };
+    })
+    .await
+    .unwrap();
+    let mut db = stack.db("notify").await.unwrap();
+    fact(&mut db, "TS-OPEN-OLD", 1, false, 9).await;
+    fact(&mut db, "TS-OPEN-NEW", 1, false, 1).await;
+    fact(&mut db, "TS-CLOSED", 1, true, 5).await;
+    fact(&mut db, "TS-MINOR", 3, false, 2).await;
+    digest_on.store(true, std::sync::atomic::Ordering::SeqCst);
+    stack.start_service("notify").await.unwrap();
+
+    wait_until(WAIT, || async {
+        !receiver.seen("/wang").is_empty() && !receiver.seen("/li").is_empty()
+    })
+    .await
+    .unwrap();
+    for path in ["/wang", "/li"] {
+        let seen = receiver.seen(path);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let body = &seen[0].body;
+        assert_eq!(body["event_type"], "digest.major");
+        assert_eq!(body["data"]["count"], 2, "{body}");
+        let text = body["text"].as_str().unwrap_or("");
+        let (old, new) = (
+            text.find("TS-OPEN-OLD").expect("the older one listed"),
+            text.find("TS-OPEN-NEW").expect("the newer one listed"),
+        );
+        assert!(old < new, "oldest first: {text}");
+        assert!(
+            !text.contains("TS-CLOSED") && !text.contains("TS-MINOR"),
+            "{text}"
+        );
+        assert!(
+            body["subject"].as_str().unwrap_or("").contains('2'),
+            "{body}"
+        );
+    }
+    // Another replica coming up the same day sends nothing more.
+    stack.start_service("notify").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE event_type = 'digest.major'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(rows, 2);
+    assert_eq!(receiver.seen("/wang").len() + receiver.seen("/li").len(), 2);
+    stack.stop().await.unwrap();
+}
