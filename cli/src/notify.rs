@@ -1,7 +1,6 @@
 //! `tousu notify log|retry`: the delivery log of a running notify, through
 //! its API (`/v1/deliveries`).
 
-use anyhow::Context as _;
 use serde_json::Value;
 
 #[derive(clap::Args)]
@@ -46,25 +45,12 @@ impl Conn {
         path: &str,
         query: &[(&str, String)],
     ) -> anyhow::Result<(u16, Value)> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let response = reqwest::Client::new()
-            .request(method.clone(), &url)
-            .query(query)
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.context("reading the response")?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, body))
+        crate::api::call(&self.url, method, path, query, None).await
     }
 }
 
 fn fail(status: u16, body: &Value) -> anyhow::Error {
-    let detail = body["detail"]
-        .as_str()
-        .map_or_else(|| body.to_string(), str::to_owned);
-    anyhow::anyhow!("notify answered {status}: {detail}")
+    crate::api::fail("notify", status, body)
 }
 
 /// At most `n` characters of `text` on one line.

@@ -1,7 +1,6 @@
 //! `tousu quarantine list|show|replay`: the rejected input intake keeps,
 //! through its quarantine API (`/v1/quarantine`).
 
-use anyhow::Context as _;
 use serde_json::Value;
 
 #[derive(clap::Args)]
@@ -20,27 +19,12 @@ pub struct Conn {
 
 impl Conn {
     async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<(u16, Value)> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let mut request = reqwest::Client::new().request(method.clone(), &url);
-        if let Some(k) = &self.api_key {
-            request = request.bearer_auth(k);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.context("reading the response")?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, body))
+        crate::api::call(&self.url, method, path, &[], self.api_key.as_deref()).await
     }
 }
 
 fn fail(status: u16, body: &Value) -> anyhow::Error {
-    let detail = body["detail"]
-        .as_str()
-        .map_or_else(|| body.to_string(), str::to_owned);
-    anyhow::anyhow!("intake answered {status}: {detail}")
+    crate::api::fail("intake", status, body)
 }
 
 pub async fn list(conn: &Conn, channel: Option<String>, limit: u32) -> anyhow::Result<()> {
