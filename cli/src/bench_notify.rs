@@ -354,10 +354,7 @@ async fn write_direct(
         .bind(&endpoint)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(tousu_notify::send::CHANNEL)
-            .execute(&mut *tx)
-            .await?;
+        tousu_notify::send::announce(&mut tx).await?;
         tx.commit().await?;
     }
     Ok(())

@@ -43,24 +43,9 @@ async fn insert(
         tracking_no: "TS-20261125-000042".into(),
         ..Message::default()
     };
-    let mut tx = sqlx::Connection::begin(&mut *db).await.unwrap();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO deliveries (cause_event_id, complaint_id, event_type, recipient, channel,
-             status, attempts, detail, address, endpoint, message, rule, event_at)
-         VALUES ($1, $2, 'sla.warning', $3, 'webhook', 'pending', 0, '', $4, $5, $6, 'sla.*', now())
-         RETURNING id",
-    )
-    .bind(cause)
-    .bind(complaint)
-    .bind(recipient)
-    .bind(address)
-    .bind(channels.endpoint("webhook", address))
-    .bind(serde_json::to_value(&message).unwrap())
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    tousu_notify::send::announce(&mut tx).await.unwrap();
-    tx.commit().await.unwrap();
+    let id = tousu_tests::pending_webhook(db, channels, recipient, address, message)
+        .await
+        .unwrap();
     (id, complaint)
 }
 

@@ -511,3 +511,50 @@ impl Drop for ChildProcess {
         let _ = self.kill();
     }
 }
+
+/// Writes a pending webhook delivery of `message` to `recipient` at
+/// `address` into notify's table as the planner does (`plan::insert` and
+/// `send::announce` in one transaction): cause, complaint and event type
+/// come from the message. Its id.
+pub async fn pending_webhook(
+    db: &mut PgConnection,
+    channels: &tousu_notify::channels::Channels,
+    recipient: &str,
+    address: &str,
+    message: tousu_notify::model::Message,
+) -> anyhow::Result<i64> {
+    let cause = uuid::Uuid::parse_str(&message.event_id)?;
+    let now = time::OffsetDateTime::now_utc();
+    let row = tousu_notify::plan::Row {
+        cause_event_id: cause,
+        complaint_id: uuid::Uuid::parse_str(&message.complaint_id)?,
+        event_type: message.event_type.clone(),
+        recipient: recipient.into(),
+        channel: "webhook".into(),
+        status: "pending".into(),
+        detail: String::new(),
+        address: address.into(),
+        endpoint: channels.endpoint("webhook", address),
+        rule: message.event_type.clone(),
+        message,
+        event_at: now,
+        next_attempt_at: now,
+        step: 0,
+        ack_token: None,
+        digest_of: None,
+        due_by: None,
+        fallbacks: Vec::new(),
+    };
+    let mut tx = db.begin().await?;
+    tousu_notify::plan::insert(&mut tx, std::slice::from_ref(&row)).await?;
+    tousu_notify::send::announce(&mut tx).await?;
+    let id = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE cause_event_id = $1 AND recipient = $2 AND channel = 'webhook'",
+    )
+    .bind(cause)
+    .bind(recipient)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}

@@ -217,25 +217,9 @@ async fn insert(db: &mut PgConnection, channels: &Channels, recipient: &str, url
         data: json!({ "department": "logistics", "target": "resolution", "grade": 3 }),
         ..Message::default()
     };
-    let mut tx = sqlx::Connection::begin(&mut *db).await.unwrap();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO deliveries (cause_event_id, complaint_id, event_type, recipient, channel,
-             status, attempts, detail, address, endpoint, message, rule, event_at, next_attempt_at)
-         VALUES ($1, $2, 'sla.breached', $3, 'webhook', 'pending', 0, '', $4, $5, $6, 'sla.breached',
-                 now(), now())
-         RETURNING id",
-    )
-    .bind(cause)
-    .bind(complaint)
-    .bind(recipient)
-    .bind(url)
-    .bind(channels.endpoint("webhook", url))
-    .bind(serde_json::to_value(&message).unwrap())
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    tousu_notify::send::announce(&mut tx).await.unwrap();
-    tx.commit().await.unwrap();
+    let id = tousu_tests::pending_webhook(db, channels, recipient, url, message)
+        .await
+        .unwrap();
     Row {
         id,
         cause_event_id: cause,
