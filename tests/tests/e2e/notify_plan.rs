@@ -132,6 +132,25 @@ to = "09:00""#
     )
 }
 
+/// A policy whose `[[notify]]` rules are `rules` and whose only roster
+/// member is `id` (`member`: its other TOML lines), reached by webhook at
+/// `url` and on duty in the only shift.
+fn one_member_policy(
+    rules: &str,
+    id: &str,
+    member: &str,
+    url: &str,
+) -> anyhow::Result<(tempfile::TempDir, std::path::PathBuf)> {
+    policy_with(&[
+        ("notify", rules),
+        (
+            "rosters.members",
+            &format!("id = \"{id}\"\n{member}\ncontacts = {{ webhook = \"{url}\" }}"),
+        ),
+        ("rosters.duty", &duty(id)),
+    ])
+}
+
 async fn wait_hits(r: &Receiver, path: &str, n: usize, within: Duration) -> Vec<Hit> {
     let _ = wait_until(within, || async { r.hits(path).len() >= n }).await;
     r.hits(path)
@@ -386,25 +405,15 @@ to = "{a}""#,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_warnings_for_one_department_make_one_digest() -> anyhow::Result<()> {
     let r = Receiver::start().await?;
-    let (_dir, policy) = policy_with(&[
-        (
-            "notify",
-            r#"event = "sla.warning"
+    let (_dir, policy) = one_member_policy(
+        r#"event = "sla.warning"
 roles = ["department_head"]
 channels = ["webhook"]"#,
-        ),
-        (
-            "rosters.members",
-            &format!(
-                r#"id = "sun.hao"
-name = "孙浩"
-department = "quality"
-contacts = {{ webhook = "{}" }}"#,
-                r.url("head"),
-            ),
-        ),
-        ("rosters.duty", &duty("sun.hao")),
-    ])?;
+        "sun.hao",
+        r#"name = "孙浩"
+department = "quality""#,
+        &r.url("head"),
+    )?;
     let stack = Stack::start_only(&["notify"], move |_, c| {
         c.policy = policy.clone();
         c.notify_digest_threshold = 3;
@@ -610,25 +619,15 @@ contacts = {{ webhook = "{}" }}"#,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_delivered_twice_to_two_replicas_is_told_once() -> anyhow::Result<()> {
     let r = Receiver::start().await?;
-    let (_dir, policy) = policy_with(&[
-        (
-            "notify",
-            r#"event = "sla.breached"
+    let (_dir, policy) = one_member_policy(
+        r#"event = "sla.breached"
 roles = ["department_head"]
 channels = ["webhook"]"#,
-        ),
-        (
-            "rosters.members",
-            &format!(
-                r#"id = "guo.qiang"
-name = "郭强"
-department = "logistics"
-contacts = {{ webhook = "{}" }}"#,
-                r.url("head"),
-            ),
-        ),
-        ("rosters.duty", &duty("guo.qiang")),
-    ])?;
+        "guo.qiang",
+        r#"name = "郭强"
+department = "logistics""#,
+        &r.url("head"),
+    )?;
     let mut stack = Stack::start_only(&["notify"], move |_, c| {
         c.policy = policy.clone();
     })
@@ -808,27 +807,17 @@ async fn facts_arriving_out_of_order_keep_the_newest() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_major_complaint_is_repeated_until_closed() -> anyhow::Result<()> {
     let r = Receiver::start().await?;
-    let (_dir, policy) = policy_with(&[
-        (
-            "notify",
-            r#"event = "alert.major"
+    let (_dir, policy) = one_member_policy(
+        r#"event = "alert.major"
 min_grade = 1
 roles = ["duty_leader"]
 channels = ["webhook"]
 repeat = "2s""#,
-        ),
-        (
-            "rosters.members",
-            &format!(
-                r#"id = "li.na"
-name = "李娜"
-roles = ["duty_leader"]
-contacts = {{ webhook = "{}" }}"#,
-                r.url("duty"),
-            ),
-        ),
-        ("rosters.duty", &duty("li.na")),
-    ])?;
+        "li.na",
+        r#"name = "李娜"
+roles = ["duty_leader"]"#,
+        &r.url("duty"),
+    )?;
     let stack = Stack::start_only(&["notify"], move |_, c| {
         c.policy = policy.clone();
     })
@@ -926,25 +915,15 @@ contacts = {{ webhook = "{}" }}"#,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_policy_changes_who_is_told() -> anyhow::Result<()> {
     let r = Receiver::start().await?;
-    let (dir, policy) = policy_with(&[
-        (
-            "notify",
-            r#"event = "sla.breached"
+    let (dir, policy) = one_member_policy(
+        r#"event = "sla.breached"
 roles = ["department_head"]
 channels = ["webhook"]"#,
-        ),
-        (
-            "rosters.members",
-            &format!(
-                r#"id = "guo.qiang"
-name = "郭强"
-department = "logistics"
-contacts = {{ webhook = "{}" }}"#,
-                r.url("before"),
-            ),
-        ),
-        ("rosters.duty", &duty("guo.qiang")),
-    ])?;
+        "guo.qiang",
+        r#"name = "郭强"
+department = "logistics""#,
+        &r.url("before"),
+    )?;
     let file = policy.clone();
     let stack = Stack::start_only(&["notify"], move |_, c| {
         c.policy = policy.clone();
