@@ -16,10 +16,9 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
-use tousu_policy::schema::Policy;
 use uuid::Uuid;
 
-use crate::plan::{Fallback, Planner, Row, local_time, rule_key};
+use crate::plan::{Fallback, Loaded, Planner, Row, local_time, rule_key};
 use crate::recipients::{self, Scope};
 use crate::templates::Audience;
 
@@ -42,6 +41,8 @@ struct Open {
     summary: String,
     department: Option<String>,
     received_at: Option<OffsetDateTime>,
+    /// Open major complaints in all (the list stops at `LISTED`).
+    total: i64,
 }
 
 impl Daily {
@@ -75,137 +76,132 @@ impl Daily {
         if local.time() < due || done == Some(today) {
             return Ok(0);
         }
-        let added = self.send(pool, planner, &loaded.policy, today, now).await?;
+        let added = send(pool, planner, &loaded, today, now).await?;
         *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(today);
         Ok(added)
     }
+}
 
-    async fn send(
-        &self,
-        pool: &PgPool,
-        planner: &Planner,
-        policy: &Policy,
-        today: Date,
-        now: OffsetDateTime,
-    ) -> anyhow::Result<u64> {
-        let rules: Vec<_> = policy.notify.iter().filter(|r| r.event == EVENT).collect();
-        if rules.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = pool.begin().await?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM complaint_facts WHERE grade = 1 AND NOT closed",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if count == 0 {
-            return Ok(0);
-        }
-        let open: Vec<Open> = sqlx::query_as(
-            "SELECT complaint_id, tracking_no, summary, department, received_at
+/// Plans `today`'s digest; how many deliveries were added.
+async fn send(
+    pool: &PgPool,
+    planner: &Planner,
+    loaded: &Loaded,
+    today: Date,
+    now: OffsetDateTime,
+) -> anyhow::Result<u64> {
+    let policy = &loaded.policy;
+    let rules: Vec<_> = policy.notify.iter().filter(|r| r.event == EVENT).collect();
+    if rules.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await?;
+    let open: Vec<Open> = sqlx::query_as(
+        "SELECT complaint_id, tracking_no, summary, department, received_at,
+                 count(*) OVER () AS total
              FROM complaint_facts WHERE grade = 1 AND NOT closed
              ORDER BY received_at NULLS LAST, complaint_id LIMIT $1",
-        )
-        .bind(LISTED)
-        .fetch_all(&mut *tx)
-        .await?;
-        let loaded = planner.loaded();
-        let offset = loaded.offset(now);
-        let items: Vec<_> = open
-            .iter()
-            .map(|o| {
-                let department = o.department.clone().unwrap_or_default();
-                let department_name = policy
-                    .departments
-                    .get(department.as_str())
-                    .map_or_else(|| department.clone(), |d| d.name.clone());
-                json!({
-                    "tracking_no": o.tracking_no,
-                    "summary": o.summary,
-                    "department": department,
-                    "department_name": department_name,
-                    "received": o.received_at.map(|t| local_time(t, offset)).unwrap_or_default(),
-                    "days": o.received_at.map_or(0, |t| (now - t).whole_days()),
-                    "link": planner.link(o.complaint_id),
-                })
+    )
+    .bind(LISTED)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(count) = open.first().map(|o| o.total) else {
+        return Ok(0);
+    };
+    let offset = loaded.offset(now);
+    let items: Vec<_> = open
+        .iter()
+        .map(|o| {
+            let department = o.department.clone().unwrap_or_default();
+            let department_name = policy
+                .departments
+                .get(department.as_str())
+                .map_or_else(|| department.clone(), |d| d.name.clone());
+            json!({
+                "tracking_no": o.tracking_no,
+                "summary": o.summary,
+                "department": department,
+                "department_name": department_name,
+                "received": o.received_at.map(|t| local_time(t, offset)).unwrap_or_default(),
+                "days": o.received_at.map_or(0, |t| (now - t).whole_days()),
+                "link": planner.link(o.complaint_id),
             })
-            .collect();
-        let cause = Self::cause(today);
-        let scope = Scope {
-            department: None,
-            handler: None,
-            co_departments: &[],
-        };
-        let mut rows = Vec::new();
-        for rule in rules {
-            for role in &rule.roles {
-                for m in recipients::members(policy, role, &scope, now, offset) {
-                    let mut reachable = recipients::reachable(&rule.channels, &m.contacts);
-                    if reachable.is_empty() {
-                        continue;
-                    }
-                    let (channel, address) = reachable.remove(0);
-                    let ctx = json!({
-                        "event_type": EVENT,
-                        "recipient": { "id": m.id, "name": m.name },
-                        "link": "",
-                        "digest": {
-                            "date": today.to_string(),
-                            "time": local_time(now, offset),
-                            "count": count,
-                            "more": (count - items.len() as i64).max(0),
-                            "items": items,
-                        },
-                    });
-                    let mut message =
-                        planner
-                            .templates
-                            .render("zh-CN", Audience::Staff, EVENT, &ctx);
-                    message.event_type = EVENT.into();
-                    message.event_id = cause.to_string();
-                    message.data = json!({
-                        "event_type": EVENT,
-                        "date": today.to_string(),
-                        "count": count,
-                        "complaint_ids": open.iter().map(|o| o.complaint_id.to_string()).collect::<Vec<_>>(),
-                    });
-                    rows.push(Row {
-                        cause_event_id: cause,
-                        complaint_id: Uuid::nil(),
-                        event_type: EVENT.into(),
-                        recipient: m.id.clone(),
-                        channel: channel.to_owned(),
-                        status: "pending".into(),
-                        detail: format!("daily digest of {count} open major complaints"),
-                        address: address.to_owned(),
-                        endpoint: planner.channels.endpoint(channel, address),
-                        message,
-                        rule: rule_key(rule),
-                        event_at: now,
-                        next_attempt_at: now,
-                        step: 0,
-                        ack_token: None,
-                        digest_of: None,
-                        due_by: None,
-                        fallbacks: reachable
-                            .into_iter()
-                            .map(|(channel, address)| Fallback {
-                                channel: channel.to_owned(),
-                                address: address.to_owned(),
-                            })
-                            .collect(),
-                    });
+        })
+        .collect();
+    let cause = Daily::cause(today);
+    let scope = Scope {
+        department: None,
+        handler: None,
+        co_departments: &[],
+    };
+    let mut rows = Vec::new();
+    for rule in rules {
+        for role in &rule.roles {
+            for m in recipients::members(policy, role, &scope, now, offset) {
+                let mut reachable = recipients::reachable(&rule.channels, &m.contacts);
+                if reachable.is_empty() {
+                    continue;
                 }
+                let (channel, address) = reachable.remove(0);
+                let ctx = json!({
+                    "event_type": EVENT,
+                    "recipient": { "id": m.id, "name": m.name },
+                    "link": "",
+                    "digest": {
+                        "date": today.to_string(),
+                        "time": local_time(now, offset),
+                        "count": count,
+                        "more": (count - items.len() as i64).max(0),
+                        "items": items,
+                    },
+                });
+                let mut message = planner
+                    .templates
+                    .render("zh-CN", Audience::Staff, EVENT, &ctx);
+                message.event_type = EVENT.into();
+                message.event_id = cause.to_string();
+                message.data = json!({
+                    "event_type": EVENT,
+                    "date": today.to_string(),
+                    "count": count,
+                    "complaint_ids": open.iter().map(|o| o.complaint_id.to_string()).collect::<Vec<_>>(),
+                });
+                rows.push(Row {
+                    cause_event_id: cause,
+                    complaint_id: Uuid::nil(),
+                    event_type: EVENT.into(),
+                    recipient: m.id.clone(),
+                    channel: channel.to_owned(),
+                    status: "pending".into(),
+                    detail: format!("daily digest of {count} open major complaints"),
+                    address: address.to_owned(),
+                    endpoint: planner.channels.endpoint(channel, address),
+                    message,
+                    rule: rule_key(rule),
+                    event_at: now,
+                    next_attempt_at: now,
+                    step: 0,
+                    ack_token: None,
+                    digest_of: None,
+                    due_by: None,
+                    fallbacks: reachable
+                        .into_iter()
+                        .map(|(channel, address)| Fallback {
+                            channel: channel.to_owned(),
+                            address: address.to_owned(),
+                        })
+                        .collect(),
+                });
             }
         }
-        let added = crate::plan::insert(&mut tx, &rows).await?;
-        tx.commit().await?;
-        if added > 0 {
-            planner.announcer.poke();
-            tracing::info!(%today, open = count, deliveries = added, "daily digest of open major complaints");
-        }
-        Ok(added)
     }
+    let added = crate::plan::insert(&mut tx, &rows).await?;
+    tx.commit().await?;
+    if added > 0 {
+        planner.announcer.poke();
+        tracing::info!(%today, open = count, deliveries = added, "daily digest of open major complaints");
+    }
+    Ok(added)
 }
 
 #[cfg(test)]
