@@ -1042,11 +1042,14 @@ async fn write(pool: &PgPool, outbox: &Outbox, batch: &[Done]) -> Result<(), any
     .bind(&errors)
     .execute(&mut *tx)
     .await?;
-    // Fallbacks of the rows this outcome still held (not acknowledged).
+    // The outcomes that still held their row (the others lost it meanwhile).
+    let updated: std::collections::HashSet<i64> = updated.into_iter().collect();
+    let held: Vec<&Done> = batch.iter().filter(|d| updated.contains(&d.id)).collect();
+    // Fallbacks of those rows (not acknowledged).
     let mut fb_ids = Vec::new();
     let mut fb_endpoints = Vec::new();
     let mut fb_why = Vec::new();
-    for d in batch.iter().filter(|d| updated.contains(&d.id)) {
+    for d in &held {
         if let Some((endpoint, why)) = &d.fallback {
             fb_ids.push(d.id);
             fb_endpoints.push(endpoint.as_str());
@@ -1082,7 +1085,7 @@ async fn write(pool: &PgPool, outbox: &Outbox, batch: &[Done]) -> Result<(), any
     // Events for the rows that ended here, grouped by policy version.
     let mut events: Vec<(&str, Vec<Pending>)> = Vec::new();
     let mut ended = Vec::new();
-    for d in batch.iter().filter(|d| updated.contains(&d.id)) {
+    for d in held {
         let attempts = u32::try_from(d.attempt).unwrap_or(0);
         let payload = match d.next {
             Next::Delivered => Payload::NotifyDelivered(pb::NotifyDelivered {
