@@ -18,9 +18,11 @@
 //! - [`serve`]: HTTP (with `/healthz`, `/readyz`, `/metrics`) and gRPC servers.
 //! - [`shutdown`]: signals and the drain.
 //! - [`problem`]: RFC 9457 problem+json responses.
+//! - [`html`]: escaping for the HTML services write themselves.
 
 pub mod boot;
 pub mod config;
+pub mod html;
 pub mod problem;
 pub mod serve;
 pub mod shutdown;

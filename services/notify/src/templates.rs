@@ -195,7 +195,7 @@ impl Templates {
                 && !value.is_none()
             {
                 return out
-                    .write_str(&html_escape(&value.to_string()))
+                    .write_str(&tousu_kit::html::escape(&value.to_string()))
                     .map_err(|_| {
                         minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed")
                     });
@@ -321,22 +321,6 @@ impl Templates {
     pub fn ack_page(&self, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
         self.env.get_template("ack.html")?.render(ctx)
     }
-}
-
-/// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attributes.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn str_of(ctx: &serde_json::Value, key: &str) -> String {

@@ -16,6 +16,7 @@ use axum::response::Response;
 use tousu_channels::Inbound;
 use tousu_domain::Channel;
 use tousu_kit::Problem;
+use tousu_kit::html::escape as esc;
 
 use super::{App, AppState, Raw, read_body, text_response};
 use crate::accept::{self, Rejection};
@@ -196,22 +197,6 @@ fn values_of(i: &Inbound) -> Vec<(String, String)> {
 
 fn html(status: StatusCode, body: &str) -> Response {
     text_response(status, "text/html; charset=utf-8", body.to_owned())
-}
-
-/// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn shell(l: Lang, title: &str, content: &str) -> String {
