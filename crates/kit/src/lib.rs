@@ -19,10 +19,12 @@
 //! - [`shutdown`]: signals and the drain.
 //! - [`problem`]: RFC 9457 problem+json responses.
 //! - [`html`]: escaping for the HTML services write themselves.
+//! - [`listen`]: Postgres `LISTEN` with reconnection.
 
 pub mod boot;
 pub mod config;
 pub mod html;
+pub mod listen;
 pub mod problem;
 pub mod serve;
 pub mod shutdown;

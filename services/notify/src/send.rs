@@ -65,7 +65,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -567,41 +566,14 @@ pub fn spawn_with(
     ctx.tracker.spawn(dispatch(shared, ctx.cancel.clone()));
 }
 
-/// Forwards `pg_notify` announcements to the dispatcher.
+/// Forwards `pg_notify` announcements to the dispatcher (and, on
+/// (re)connecting, looks: what was announced meanwhile is due).
 async fn listen(pool: PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
-    loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery listener cannot connect; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = cancel.cancelled() => return,
-                }
-            }
-        };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %e, "LISTEN failed; retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                _ = cancel.cancelled() => return,
-            }
-        }
-        // Whatever was announced while nobody listened is due: look now.
+    tousu_kit::listen::listen(pool, CHANNEL, "deliveries", cancel, |_| {
         wake.notify_one();
-        loop {
-            tokio::select! {
-                n = listener.try_recv() => match n {
-                    Ok(_) => wake.notify_one(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "delivery listener failed; reconnecting");
-                        break;
-                    }
-                },
-                _ = cancel.cancelled() => return,
-            }
-        }
-    }
+        std::future::ready(true)
+    })
+    .await;
 }
 
 /// Claims due rows whenever there is room and something may be due, and

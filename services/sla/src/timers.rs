@@ -21,13 +21,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tousu_bus::{HandleError, Payload, Pending};
 use tousu_domain::Grade;
 use tousu_domain::clock::Target;
+use tousu_kit::listen::Heard;
 use tousu_proto::v1 as pb;
 use uuid::Uuid;
 
@@ -186,52 +186,19 @@ async fn renew(pool: &PgPool, s: &Settings, secs: f64) -> sqlx::Result<BTreeSet<
     Ok(held.into_iter().collect())
 }
 
-/// Forwards `pg_notify` announcements of new timers to the scheduler.
+/// Forwards `pg_notify` announcements of new timers to the scheduler; on
+/// (re)connecting, has it load everything again (announcements in between
+/// are gone).
 async fn listen(pool: PgPool, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
-    loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "timer listener cannot connect; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = cancel.cancelled() => return,
-                }
-            }
+    tousu_kit::listen::listen(pool, store::CHANNEL, "timers", cancel, |heard| {
+        let msg = match heard {
+            Heard::Listening => Msg::Reload,
+            Heard::Notice(payload) => Msg::Added(store::parse_announcement(&payload).collect()),
         };
-        if let Err(e) = listener.listen(store::CHANNEL).await {
-            tracing::warn!(error = %e, "LISTEN failed; retrying");
-            continue;
-        }
-        // Whatever was announced while nobody listened is loaded again.
-        if tx.send(Msg::Reload).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                n = listener.try_recv() => match n {
-                    Ok(Some(n)) => {
-                        let added: Vec<_> = store::parse_announcement(n.payload()).collect();
-                        if tx.send(Msg::Added(added)).await.is_err() {
-                            return;
-                        }
-                    }
-                    // The connection was lost and re-established: notices
-                    // in between are gone.
-                    Ok(None) => {
-                        if tx.send(Msg::Reload).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "timer listener failed; reconnecting");
-                        break;
-                    }
-                },
-                _ = cancel.cancelled() => return,
-            }
-        }
-    }
+        let tx = tx.clone();
+        async move { tx.send(msg).await.is_ok() }
+    })
+    .await;
 }
 
 /// Timers of the held partitions due within the horizon, by due time.
