@@ -3,7 +3,6 @@
 //! to an address that is no URL (permanent: dead at once), one to a port
 //! nobody listens on (transient: dead after `notify_max_attempts`).
 
-use std::process::Command;
 use std::time::Duration;
 
 use sqlx::types::Uuid;
@@ -12,16 +11,7 @@ use tousu_notify::model::Message;
 use tousu_tests::Stack;
 
 fn tousu(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tousu"))
-        .args(args)
-        .output()
-        .expect("running tousu");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    tousu_tests::run_cli(env!("CARGO_BIN_EXE_tousu"), args)
 }
 
 async fn insert(

@@ -1,21 +1,10 @@
 //! `tousu quarantine list|show|replay` against a running intake (real
 //! nats-server and Postgres, started by the test harness).
 
-use std::process::Command;
-
 use tousu_tests::{Stack, http};
 
 fn tousu(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tousu"))
-        .args(args)
-        .output()
-        .expect("running tousu");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    tousu_tests::run_cli(env!("CARGO_BIN_EXE_tousu"), args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -558,3 +558,18 @@ pub async fn pending_webhook(
     tx.commit().await?;
     Ok(id)
 }
+
+/// Runs the `tousu` binary at `bin` (a CLI test's `CARGO_BIN_EXE_tousu`)
+/// with `args`: whether it succeeded, and its stdout and stderr.
+pub fn run_cli(bin: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .expect("running tousu");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
